@@ -1,0 +1,193 @@
+import { resolve } from 'node:path';
+import { ConnectionString } from 'mongodb-connection-string-url';
+import { z } from 'zod';
+import { loadOrCreateDevSecrets } from './dev-secrets.js';
+import { GENERATE_SECRET_HINT, parseSecret, type Secret } from './secret.js';
+
+export type RuntimeEnv = 'development' | 'test' | 'production';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  readonly env: RuntimeEnv;
+  readonly http: { readonly host: string; readonly port: number };
+  /** `uri` undefined means: start the embedded MongoDB (development only). */
+  readonly database: { readonly uri: string | undefined; readonly name: string };
+  readonly dataDir: string;
+  readonly tokens: {
+    readonly jwtSecret: Secret;
+    readonly refreshTokenHashSecret: Secret;
+    readonly issuer: string;
+    readonly audience: string;
+    readonly accessTokenTtlSeconds: number;
+    readonly refreshTokenTtlSeconds: number;
+    readonly sessionMaxAgeSeconds: number;
+    readonly clockToleranceSeconds: number;
+  };
+  readonly signUpEnabled: boolean;
+  readonly logLevel: LogLevel;
+  /** Where the secrets came from; "generated" is for development only and is refused in production. */
+  readonly secretsSource: 'environment' | 'generated';
+  /** Things worth a warning at start (logged by main once a logger exists). */
+  readonly warnings: readonly string[];
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Every problem found, each with how to fix it. Thrown once, with all of them. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+/** Names, defaults and bounds of every variable. `.env.example` and the README table list the same. */
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  MONGODB_URI: z.string().min(1).optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+  JWT_SECRET: z.string().min(1).optional(),
+  REFRESH_TOKEN_HASH_SECRET: z.string().min(1).optional(),
+  JWT_ISSUER: z.string().min(1).default('portcullis'),
+  JWT_AUDIENCE: z.string().min(1).default('portcullis'),
+  ACCESS_TOKEN_TTL_SECONDS: seconds(30, 3600).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: seconds(300, 90 * 86400).default(7 * 86400),
+  SESSION_MAX_AGE_SECONDS: seconds(300, 365 * 86400).default(30 * 86400),
+  CLOCK_TOLERANCE_SECONDS: seconds(0, 120).default(5),
+  SIGNUP_ENABLED: flag.default(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
+  NODE_ENV: 'use development, test or production',
+  PORT: 'use a whole number from 0 to 65535',
+  ACCESS_TOKEN_TTL_SECONDS: 'use whole seconds from 30 to 3600; access tokens are meant to be short-lived',
+  REFRESH_TOKEN_TTL_SECONDS: 'use whole seconds from 300 to 7776000 (90 days)',
+  SESSION_MAX_AGE_SECONDS: 'use whole seconds from 300 to 31536000 (365 days)',
+  CLOCK_TOLERANCE_SECONDS: 'use whole seconds from 0 to 120',
+  SIGNUP_ENABLED: 'use true or false',
+  LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
+};
+
+/**
+ * Reads the environment once into a validated, frozen object. Only this module reads configuration;
+ * everything else receives the object. In development a missing secret is generated and kept under DATA_DIR;
+ * in production that, and the embedded database, are refused.
+ */
+export function loadConfig(env: Env): Config {
+  const blankAsUnset = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const parsed = envSchema.safeParse(blankAsUnset);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '');
+      const hint = hints[name as keyof typeof hints];
+      return `${name}: ${issue.message}${hint ? ` (${hint})` : ''}`;
+    });
+    // Report bad secrets in the same message, so one run shows everything to fix.
+    for (const name of ['JWT_SECRET', 'REFRESH_TOKEN_HASH_SECRET'] as const) {
+      const text = blankAsUnset[name];
+      if (text !== undefined) checkSecret(name, text, problems);
+    }
+    throw new ConfigError(problems);
+  }
+  const vars = parsed.data;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const production = vars.NODE_ENV === 'production';
+  const dataDir = resolve(vars.DATA_DIR);
+
+  let databaseName = 'portcullis';
+  if (vars.MONGODB_URI === undefined) {
+    if (production) {
+      problems.push('MONGODB_URI: required in production; the embedded development database is refused (set it to your MongoDB connection string)');
+    }
+  } else {
+    try {
+      const name = new ConnectionString(vars.MONGODB_URI).pathname.replace(/^\//, '');
+      if (name !== '') databaseName = decodeURIComponent(name);
+    } catch {
+      problems.push('MONGODB_URI: not a valid connection string (expected mongodb://host:port/database or mongodb+srv://…)');
+    }
+  }
+
+  let secretsSource: Config['secretsSource'] = 'environment';
+  let jwtText = vars.JWT_SECRET;
+  let refreshText = vars.REFRESH_TOKEN_HASH_SECRET;
+  if (jwtText === undefined || refreshText === undefined) {
+    if (production) {
+      for (const name of ['JWT_SECRET', 'REFRESH_TOKEN_HASH_SECRET'] as const) {
+        if (vars[name] === undefined) {
+          problems.push(`${name}: required in production; generated development secrets are refused (generate one with ${GENERATE_SECRET_HINT})`);
+        }
+      }
+    } else {
+      const dev = loadOrCreateDevSecrets(dataDir);
+      jwtText ??= dev.secrets.jwtSecret;
+      refreshText ??= dev.secrets.refreshTokenHashSecret;
+      secretsSource = 'generated';
+      warnings.push(
+        `Using development secrets ${dev.created ? 'generated now and ' : ''}stored in ${dev.path}. They are for development only: set JWT_SECRET and REFRESH_TOKEN_HASH_SECRET in production.`,
+      );
+    }
+  }
+
+  const jwtSecret = jwtText === undefined ? undefined : checkSecret('JWT_SECRET', jwtText, problems);
+  const refreshTokenHashSecret = refreshText === undefined ? undefined : checkSecret('REFRESH_TOKEN_HASH_SECRET', refreshText, problems);
+  if (jwtText !== undefined && refreshText !== undefined && jwtText.trim() === refreshText.trim()) {
+    // Services that verify HS256 tokens hold JWT_SECRET; they must not be able to forge refresh-token hashes.
+    problems.push('REFRESH_TOKEN_HASH_SECRET: must differ from JWT_SECRET (generate a second value)');
+  }
+  if (vars.SESSION_MAX_AGE_SECONDS < vars.REFRESH_TOKEN_TTL_SECONDS) {
+    problems.push('SESSION_MAX_AGE_SECONDS: must be at least REFRESH_TOKEN_TTL_SECONDS (the absolute session lifetime bounds the idle one)');
+  }
+  if (production && vars.SIGNUP_ENABLED) {
+    warnings.push('SIGNUP_ENABLED is true: anyone who can reach the gateway can create an account.');
+  }
+
+  if (problems.length > 0 || jwtSecret === undefined || refreshTokenHashSecret === undefined) {
+    throw new ConfigError(problems);
+  }
+
+  return deepFreeze({
+    env: vars.NODE_ENV,
+    http: { host: vars.HOST, port: vars.PORT },
+    database: { uri: vars.MONGODB_URI, name: databaseName },
+    dataDir,
+    tokens: {
+      jwtSecret,
+      refreshTokenHashSecret,
+      issuer: vars.JWT_ISSUER,
+      audience: vars.JWT_AUDIENCE,
+      accessTokenTtlSeconds: vars.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: vars.REFRESH_TOKEN_TTL_SECONDS,
+      sessionMaxAgeSeconds: vars.SESSION_MAX_AGE_SECONDS,
+      clockToleranceSeconds: vars.CLOCK_TOLERANCE_SECONDS,
+    },
+    signUpEnabled: vars.SIGNUP_ENABLED,
+    logLevel: vars.LOG_LEVEL,
+    secretsSource,
+    warnings,
+  });
+}
+
+function checkSecret(name: string, text: string, problems: string[]): Secret | undefined {
+  const result = parseSecret(text);
+  if (result.ok) return result.secret;
+  problems.push(`${name}: ${result.problem} (generate one with ${GENERATE_SECRET_HINT})`);
+  return undefined;
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) deepFreeze(child as object);
+  }
+  return Object.freeze(value);
+}

@@ -1,0 +1,91 @@
+/**
+ * The one error catalogue. Clients switch on `extensions.code` (and, for a refused access token,
+ * `extensions.reason`); both are part of the public contract and never change meaning once released.
+ * Messages are public too, so they say what a client can act on and nothing an attacker could use:
+ * "unknown email" and "wrong password" share one code and one message on purpose.
+ *
+ * This file imports nothing so that every layer may use it.
+ */
+
+export const ErrorCode = {
+  /** No valid access token where one is needed, or a token that was refused. */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** Signed in, but without a role the field requires. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** Login failed: the same code for an unknown email and a wrong password. */
+  INVALID_CREDENTIALS: 'INVALID_CREDENTIALS',
+  /** An argument failed validation before any work was done. */
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  /** The request cannot be served as sent (e.g. a non-auth operation sent to /graphql/auth). */
+  BAD_REQUEST: 'BAD_REQUEST',
+  /** The request body is over the size limit (HTTP 413). */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** No such HTTP route (HTTP 404). */
+  NOT_FOUND: 'NOT_FOUND',
+  /** `signUp` is switched off by configuration. */
+  SIGNUP_DISABLED: 'SIGNUP_DISABLED',
+  /** Anything unexpected. The details stay in the server log. */
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * Why an access token was refused, in `extensions.reason` beside `UNAUTHENTICATED`. Only two values on purpose:
+ * "expired" tells a client to refresh; everything else (forged, tampered, wrong type, audience, malformed …)
+ * is one indistinguishable "invalid", so a probe learns nothing about which check failed.
+ */
+export const TokenRejection = {
+  TOKEN_EXPIRED: 'TOKEN_EXPIRED',
+  TOKEN_INVALID: 'TOKEN_INVALID',
+} as const;
+export type TokenRejection = (typeof TokenRejection)[keyof typeof TokenRejection];
+
+const publicMessages: Record<ErrorCode, string> = {
+  UNAUTHENTICATED: 'You must be signed in to do this.',
+  FORBIDDEN: 'You are not allowed to do this.',
+  INVALID_CREDENTIALS: 'The email or password is incorrect.',
+  BAD_USER_INPUT: 'The input is not valid.',
+  BAD_REQUEST: 'The request cannot be served as sent.',
+  PAYLOAD_TOO_LARGE: 'The request body is too large.',
+  NOT_FOUND: 'Not found.',
+  SIGNUP_DISABLED: 'Sign-up is not available.',
+  INTERNAL_SERVER_ERROR: 'Internal server error.',
+};
+
+const tokenMessages: Record<TokenRejection, string> = {
+  TOKEN_EXPIRED: 'The access token has expired. Refresh it and try again.',
+  TOKEN_INVALID: 'The access token is not valid.',
+};
+
+export interface GatewayErrorOptions {
+  /** A public, non-sensitive detail, e.g. which argument was invalid. Never a token, secret or password. */
+  readonly detail?: string;
+  readonly reason?: TokenRejection;
+  readonly field?: string;
+}
+
+/**
+ * An expected failure with a stable code. Anything thrown that is not a GatewayError is a bug and is shown to
+ * clients only as INTERNAL_SERVER_ERROR.
+ */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly reason: TokenRejection | undefined;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
+    super(options.detail ?? (options.reason ? tokenMessages[options.reason] : publicMessages[code]));
+    this.name = 'GatewayError';
+    this.code = code;
+    this.reason = options.reason;
+    this.field = options.field;
+  }
+}
+
+export function publicMessage(code: ErrorCode): string {
+  return publicMessages[code];
+}
+
+export function isGatewayError(error: unknown): error is GatewayError {
+  return error instanceof GatewayError;
+}

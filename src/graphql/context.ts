@@ -1,0 +1,46 @@
+import type { AuthService, ClientInfo, SignInResult, Viewer } from '../auth/auth-service.js';
+
+/**
+ * What the HTTP layer does with a new session. Defined here and implemented by http/, so resolvers can set
+ * cookies without knowing about Express.
+ */
+export interface SessionTransport {
+  /** Sets the access and refresh cookies for a browser session. */
+  setSessionCookies(session: SignInResult): void;
+}
+
+/** `auth` is /graphql/auth, where the refresh cookie travels and only the auth operations are served. */
+export type Endpoint = 'api' | 'auth';
+
+export interface GatewayContext {
+  readonly endpoint: Endpoint;
+  readonly viewer: Viewer;
+  readonly auth: AuthService;
+  readonly client: ClientInfo;
+  readonly transport: SessionTransport;
+}
+
+/** What the transport extracted from one request. */
+export interface RequestCredentials {
+  readonly endpoint: Endpoint;
+  /** The access token from the Authorization header or the access cookie; whatever was sent, unchecked. */
+  readonly accessToken: string | undefined;
+  readonly client: ClientInfo;
+  readonly transport: SessionTransport;
+}
+
+/**
+ * Runs on every request. It verifies the access token (signature, algorithm, issuer, audience, typ, expiry)
+ * with no database read. A bad token does not fail the request: it makes a `rejected` viewer, which every
+ * `@authorized` field refuses with UNAUTHENTICATED and its reason, while public fields such as `login` still
+ * work, so a stale cookie cannot lock anybody out of signing in again.
+ */
+export function createContextFactory(auth: AuthService): (request: RequestCredentials) => Promise<GatewayContext> {
+  return async (request: RequestCredentials): Promise<GatewayContext> => ({
+    endpoint: request.endpoint,
+    viewer: await auth.authenticate(request.accessToken),
+    auth,
+    client: request.client,
+    transport: request.transport,
+  });
+}

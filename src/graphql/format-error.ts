@@ -1,0 +1,44 @@
+import { ApolloServerErrorCode, unwrapResolverError } from '@apollo/server/errors';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { ErrorCode, isGatewayError, publicMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/** Errors produced by Apollo or graphql-js about the request itself: safe to show as they are. */
+const REQUEST_ERROR_CODES: ReadonlySet<unknown> = new Set([
+  ApolloServerErrorCode.GRAPHQL_PARSE_FAILED,
+  ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED,
+  ApolloServerErrorCode.BAD_USER_INPUT,
+  ApolloServerErrorCode.BAD_REQUEST,
+  ApolloServerErrorCode.OPERATION_RESOLUTION_FAILURE,
+  ApolloServerErrorCode.PERSISTED_QUERY_NOT_FOUND,
+  ApolloServerErrorCode.PERSISTED_QUERY_NOT_SUPPORTED,
+]);
+
+/**
+ * Every error leaves through here. Gateway errors keep their code, reason and message; request errors from
+ * Apollo pass; anything else is a bug or an outage and becomes INTERNAL_SERVER_ERROR with no message, stack
+ * or internals, while the server log keeps the details.
+ */
+export function createFormatError(logger: Logger): (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const where = { ...(formatted.locations && { locations: formatted.locations }), ...(formatted.path && { path: formatted.path }) };
+    if (isGatewayError(original)) {
+      return {
+        message: original.message,
+        ...where,
+        extensions: {
+          code: original.code,
+          ...(original.reason && { reason: original.reason }),
+          ...(original.field && { field: original.field }),
+        },
+      };
+    }
+    const code = formatted.extensions?.['code'];
+    if (original instanceof GraphQLError && REQUEST_ERROR_CODES.has(code)) {
+      return { message: formatted.message, ...where, extensions: { code } };
+    }
+    logger.error({ err: original, path: formatted.path }, 'unexpected error while executing an operation');
+    return { message: publicMessage(ErrorCode.INTERNAL_SERVER_ERROR), ...where, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+  };
+}

@@ -1,0 +1,53 @@
+import { getDirective, printSchemaWithDirectives } from '@graphql-tools/utils';
+import type { GraphQLSchema } from 'graphql';
+import { buildSchemaSync } from 'type-graphql';
+import { ErrorCode, GatewayError } from '../errors.js';
+import { AUTHORIZED, authorizedDirective, enforceAuthorized } from './authorized.js';
+import { AdminResolver } from './resolvers/admin.resolver.js';
+import { SessionResolver } from './resolvers/session.resolver.js';
+import { UserResolver } from './resolvers/user.resolver.js';
+
+/**
+ * Root fields anyone may call. Every other root field must carry `@authorized`: the schema refuses to build
+ * otherwise, so a new resolver is denied by default until somebody decides.
+ */
+export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze(['Mutation.login', 'Mutation.signUp']);
+
+export function buildGatewaySchema(): GraphQLSchema {
+  const schema = buildSchemaSync({
+    resolvers: [SessionResolver, UserResolver, AdminResolver],
+    directives: [authorizedDirective],
+    validate: false,
+    // type-graphql's own @Authorized is not how this gateway guards fields (see graphql/authorized.ts); if
+    // somebody uses it by mistake it denies rather than running unchecked.
+    authChecker: () => {
+      throw new GatewayError(ErrorCode.FORBIDDEN);
+    },
+  });
+  const unguarded = unguardedRootFields(schema);
+  if (unguarded.length > 0) {
+    throw new Error(
+      `These root fields have neither @${AUTHORIZED} nor a place in PUBLIC_ROOT_FIELDS: ${unguarded.join(', ')}. ` +
+        'Add @Authorized() to the resolver, or list the field in src/graphql/schema.ts if it really is public.',
+    );
+  }
+  return enforceAuthorized(schema);
+}
+
+/** Root fields that are neither guarded nor listed as public. */
+export function unguardedRootFields(schema: GraphQLSchema): string[] {
+  const found: string[] = [];
+  for (const root of [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]) {
+    if (!root) continue;
+    for (const field of Object.values(root.getFields())) {
+      const name = `${root.name}.${field.name}`;
+      if (!PUBLIC_ROOT_FIELDS.includes(name) && !getDirective(schema, field, AUTHORIZED)?.length) found.push(name);
+    }
+  }
+  return found;
+}
+
+/** SDL with directive definitions and usages (graphql-js's printSchema drops the usages). */
+export function printGatewaySchema(schema: GraphQLSchema): string {
+  return `${printSchemaWithDirectives(schema).trim()}\n`;
+}

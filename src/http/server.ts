@@ -1,0 +1,97 @@
+import type { IncomingMessage } from 'node:http';
+import { expressMiddleware } from '@as-integrations/express5';
+import type { ApolloServer } from '@apollo/server';
+import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
+import type { ClientInfo } from '../auth/auth-service.js';
+import { ErrorCode, publicMessage } from '../errors.js';
+import type { Endpoint, GatewayContext, RequestCredentials } from '../graphql/context.js';
+import type { Logger } from '../logger.js';
+import { API_PATH, AUTH_PATH, readAccessToken, sessionCookies } from './cookies.js';
+
+/** GraphQL requests are small; anything larger is refused before it is parsed. */
+const MAX_BODY = '64kb';
+const MAX_USER_AGENT = 256;
+
+export interface HttpAppDeps {
+  readonly apollo: ApolloServer<GatewayContext>;
+  readonly contextFor: (request: RequestCredentials) => Promise<GatewayContext>;
+  readonly isDatabaseReady: () => Promise<boolean>;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+export function createHttpApp(deps: HttpAppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ready = await deps.isDatabaseReady();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'database unavailable' });
+  });
+
+  const graphql = (endpoint: Endpoint): express.RequestHandler =>
+    expressMiddleware(deps.apollo, {
+      context: ({ req, res }) =>
+        deps.contextFor({
+          endpoint,
+          accessToken: readAccessToken(req.headers),
+          client: clientInfo(req),
+          transport: {
+            setSessionCookies: (session) => {
+              res.append('Set-Cookie', sessionCookies(session, deps.now()));
+            },
+          },
+        }),
+    });
+
+  const noStore: express.RequestHandler = (_req, res, next) => {
+    // Answers are per user and may carry tokens: no cache anywhere may keep them.
+    res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    next();
+  };
+  const json = express.json({ limit: MAX_BODY });
+  app.all(API_PATH, noStore, json, graphql('api'));
+  app.all(AUTH_PATH, noStore, json, graphql('auth'));
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ errors: [{ message: publicMessage(ErrorCode.NOT_FOUND), extensions: { code: ErrorCode.NOT_FOUND } }] });
+  });
+  app.use(httpErrorHandler(deps.logger));
+  return app;
+}
+
+function clientInfo(req: IncomingMessage): ClientInfo {
+  const userAgent = req.headers['user-agent'];
+  return {
+    userAgent: typeof userAgent === 'string' ? userAgent.slice(0, MAX_USER_AGENT) : null,
+    address: req.socket.remoteAddress ?? null,
+  };
+}
+
+/**
+ * Errors raised before GraphQL runs (a body that is not JSON, too large, …) answer in the GraphQL error shape
+ * with a status and a code, and never with a stack trace or the offending body.
+ */
+function httpErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, _req, res, _next) => {
+    const status = (error as { status?: unknown }).status;
+    const type = (error as { type?: unknown }).type;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const tooLarge = type === 'entity.too.large';
+      res.status(status).json({
+        errors: [
+          {
+            message: tooLarge ? publicMessage(ErrorCode.PAYLOAD_TOO_LARGE) : 'The request body could not be read.',
+            extensions: { code: tooLarge ? ErrorCode.PAYLOAD_TOO_LARGE : ErrorCode.BAD_REQUEST },
+          },
+        ],
+      });
+      return;
+    }
+    logger.error({ err: error }, 'unexpected error in the HTTP layer');
+    res.status(500).json({ errors: [{ message: publicMessage(ErrorCode.INTERNAL_SERVER_ERROR), extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } }] });
+  };
+}

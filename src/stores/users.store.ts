@@ -1,0 +1,99 @@
+import { Schema, Types, type Model } from 'mongoose';
+import type { Database } from './mongo.js';
+
+/** A user as the rest of the gateway sees it: a plain object, never a mongoose document, never the hash. */
+export interface UserRecord {
+  readonly id: string;
+  readonly email: string;
+  readonly roles: readonly string[];
+  readonly passwordChangedAt: Date;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface NewUser {
+  /** Already normalised by the caller (auth/email.ts). */
+  readonly email: string;
+  readonly passwordHash: string;
+  readonly roles: readonly string[];
+}
+
+export interface UsersStore {
+  /** Throws EmailTakenError when the email exists; the unique index decides, so concurrent creates cannot both win. */
+  create(user: NewUser): Promise<UserRecord>;
+  /** The only way to read a password hash, used by sign-in alone. */
+  findWithPasswordHash(email: string): Promise<{ user: UserRecord; passwordHash: string } | null>;
+  findById(id: string): Promise<UserRecord | null>;
+  list(options: { limit: number }): Promise<UserRecord[]>;
+}
+
+export class EmailTakenError extends Error {
+  constructor() {
+    super('A user with this email already exists.');
+    this.name = 'EmailTakenError';
+  }
+}
+
+interface UserDocument {
+  _id: Types.ObjectId;
+  email: string;
+  passwordHash: string;
+  roles: string[];
+  passwordChangedAt: Date;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const DUPLICATE_KEY = 11000;
+
+const userSchema = new Schema<UserDocument>(
+  {
+    email: { type: String, required: true },
+    // select: false keeps the hash out of every query that does not ask for it by name.
+    passwordHash: { type: String, required: true, select: false },
+    roles: { type: [String], required: true, default: [] },
+    passwordChangedAt: { type: Date, required: true },
+  },
+  { collection: 'users', timestamps: true, versionKey: false, strict: 'throw' },
+);
+
+export async function createUsersStore(database: Database): Promise<UsersStore> {
+  const users: Model<UserDocument> = database.connection.model<UserDocument>('User', userSchema);
+  await users.collection.createIndex({ email: 1 }, { unique: true, name: 'email_unique' });
+
+  return {
+    async create(user: NewUser): Promise<UserRecord> {
+      try {
+        const created = await users.create({ email: user.email, passwordHash: user.passwordHash, roles: [...user.roles], passwordChangedAt: new Date() });
+        return toRecord(created.toObject());
+      } catch (error) {
+        if ((error as { code?: unknown }).code === DUPLICATE_KEY) throw new EmailTakenError();
+        throw error;
+      }
+    },
+    async findWithPasswordHash(email: string): Promise<{ user: UserRecord; passwordHash: string } | null> {
+      const found = await users.findOne({ email }).select('+passwordHash').lean<UserDocument>().exec();
+      return found ? { user: toRecord(found), passwordHash: found.passwordHash } : null;
+    },
+    async findById(id: string): Promise<UserRecord | null> {
+      if (!Types.ObjectId.isValid(id)) return null;
+      const found = await users.findById(id).lean<UserDocument>().exec();
+      return found ? toRecord(found) : null;
+    },
+    async list(options: { limit: number }): Promise<UserRecord[]> {
+      const found = await users.find().sort({ _id: 1 }).limit(options.limit).lean<UserDocument[]>().exec();
+      return found.map(toRecord);
+    },
+  };
+}
+
+function toRecord(doc: Omit<UserDocument, 'passwordHash'> & { passwordHash?: string }): UserRecord {
+  return {
+    id: doc._id.toHexString(),
+    email: doc.email,
+    roles: [...doc.roles],
+    passwordChangedAt: doc.passwordChangedAt,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+  };
+}

@@ -1,0 +1,121 @@
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { TokenRejection } from '../errors.js';
+import { randomId } from './ids.js';
+import { ACCESS_TOKEN_ALGORITHM, type KeyRing } from './keys.js';
+
+/** RFC 9068 media type. Refresh tokens are opaque, so nothing else we issue could carry it. */
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+
+/**
+ * Our tokens are about 350 characters. Anything far larger is refused before it is decoded, so a huge header
+ * or payload costs no parsing.
+ */
+export const MAX_ACCESS_TOKEN_LENGTH = 4096;
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+export interface AccessTokenClaims {
+  readonly userId: string;
+  readonly sessionId: string;
+  readonly tokenId: string;
+  readonly roles: readonly string[];
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+}
+
+export interface IssuedAccessToken {
+  readonly token: string;
+  readonly claims: AccessTokenClaims;
+}
+
+export type AccessTokenVerification =
+  | { readonly ok: true; readonly claims: AccessTokenClaims }
+  | { readonly ok: false; readonly reason: TokenRejection };
+
+export interface AccessTokenOptions {
+  readonly keys: KeyRing;
+  readonly issuer: string;
+  readonly audience: string;
+  readonly ttlSeconds: number;
+  readonly clockToleranceSeconds: number;
+  /** Milliseconds since the epoch; injected so tests move time instead of sleeping. */
+  readonly now: () => number;
+}
+
+export interface AccessTokens {
+  issue(subject: { userId: string; sessionId: string; roles: readonly string[]; notAfter?: number }): Promise<IssuedAccessToken>;
+  verify(token: string): Promise<AccessTokenVerification>;
+}
+
+export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
+  const { keys, issuer, audience, ttlSeconds, clockToleranceSeconds, now } = options;
+
+  async function issue(subject: { userId: string; sessionId: string; roles: readonly string[]; notAfter?: number }): Promise<IssuedAccessToken> {
+    const issuedAt = Math.floor(now() / 1000);
+    // An access token never outlives its session: `notAfter` (the session's absolute end) caps the lifetime.
+    const expiresAt = Math.min(issuedAt + ttlSeconds, subject.notAfter ?? Number.POSITIVE_INFINITY);
+    const tokenId = randomId();
+    const { kid, key } = keys.current;
+    const token = await new SignJWT({ sid: subject.sessionId, roles: [...subject.roles] })
+      .setProtectedHeader({ alg: ACCESS_TOKEN_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid })
+      .setSubject(subject.userId)
+      .setJti(tokenId)
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(expiresAt)
+      .sign(key);
+    return { token, claims: { userId: subject.userId, sessionId: subject.sessionId, tokenId, roles: [...subject.roles], issuedAt, expiresAt } };
+  }
+
+  async function verify(token: string): Promise<AccessTokenVerification> {
+    if (token.length > MAX_ACCESS_TOKEN_LENGTH || !COMPACT_JWS.test(token)) return invalid();
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(
+        token,
+        (header) => {
+          // The key comes from our ring by kid, and its algorithm is pinned; jku/jwk/x5u/x5c are never read.
+          const found = typeof header.kid === 'string' ? keys.find(header.kid) : undefined;
+          if (!found || header.alg !== found.alg) throw new joseErrors.JWSSignatureVerificationFailed();
+          return found.key;
+        },
+        {
+          algorithms: [ACCESS_TOKEN_ALGORITHM],
+          issuer,
+          audience,
+          typ: ACCESS_TOKEN_TYPE,
+          clockTolerance: clockToleranceSeconds,
+          requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
+          currentDate: new Date(now()),
+        },
+      ));
+    } catch (error) {
+      // jose checks the signature before any claim, so "expired" here also means "genuine".
+      if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: TokenRejection.TOKEN_EXPIRED };
+      if (error instanceof joseErrors.JOSEError) return invalid();
+      throw error;
+    }
+    const claims = readClaims(payload);
+    return claims ? { ok: true, claims } : invalid();
+  }
+
+  return { issue, verify };
+}
+
+function invalid(): AccessTokenVerification {
+  return { ok: false, reason: TokenRejection.TOKEN_INVALID };
+}
+
+/** Claim types are checked too: a genuine signature over a payload of the wrong shape is still refused. */
+function readClaims(payload: JWTPayload): AccessTokenClaims | undefined {
+  const { sub, sid, jti, iat, exp, roles } = payload as JWTPayload & { sid?: unknown; roles?: unknown };
+  if (!isId(sub) || !isId(sid) || !isId(jti)) return undefined;
+  if (typeof iat !== 'number' || typeof exp !== 'number') return undefined;
+  if (!Array.isArray(roles) || roles.length > 32 || !roles.every((role) => typeof role === 'string' && role.length <= 64)) return undefined;
+  return { userId: sub, sessionId: sid, tokenId: jti, roles: roles as string[], issuedAt: iat, expiresAt: exp };
+}
+
+function isId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 128;
+}
