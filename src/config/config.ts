@@ -66,6 +66,9 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/** Every variable the gateway reads; `.env.example` and the README's table list exactly these. */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
+
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   NODE_ENV: 'use development, test or production',
   PORT: 'use a whole number from 0 to 65535',
@@ -141,7 +144,9 @@ export function loadConfig(env: Env): Config {
 
   const jwtSecret = jwtText === undefined ? undefined : checkSecret('JWT_SECRET', jwtText, problems);
   const refreshTokenHashSecret = refreshText === undefined ? undefined : checkSecret('REFRESH_TOKEN_HASH_SECRET', refreshText, problems);
-  if (jwtText !== undefined && refreshText !== undefined && jwtText.trim() === refreshText.trim()) {
+  const sameKey =
+    jwtSecret !== undefined && refreshTokenHashSecret !== undefined && Buffer.from(jwtSecret.bytes()).equals(refreshTokenHashSecret.bytes());
+  if (jwtText !== undefined && refreshText !== undefined && (jwtText.trim() === refreshText.trim() || sameKey)) {
     // Services that verify HS256 tokens hold JWT_SECRET; they must not be able to forge refresh-token hashes.
     problems.push('REFRESH_TOKEN_HASH_SECRET: must differ from JWT_SECRET (generate a second value)');
   }
