@@ -78,6 +78,8 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     // Apollo's default landing page loads script from a CDN; a page that holds credentials must not.
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled(), authEndpointPlugin()],
     logger,
+    // main.ts owns the signals and stops Apollo, the database and the embedded mongod in order.
+    stopOnTerminationSignals: false,
   });
   await apollo.start();
   httpServer.on(

@@ -29,7 +29,7 @@ describe('HTTP transport', () => {
     const response = await fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": "password123' });
     expect(response.status).toBe(400);
     const text = await response.text();
-    expect(JSON.parse(text).errors[0].extensions.code).toBe(ErrorCode.BAD_REQUEST);
+    expect(JSON.parse(text).errors[0]?.extensions.code).toBe(ErrorCode.BAD_REQUEST);
     expect(text).not.toContain('password123');
   });
 
@@ -37,13 +37,13 @@ describe('HTTP transport', () => {
     const body = JSON.stringify({ query: `{ __typename }`, variables: { padding: 'x'.repeat(200_000) } });
     const response = await fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(response.status).toBe(413);
-    expect(((await response.json()) as ErrorBody).errors[0].extensions.code).toBe(ErrorCode.PAYLOAD_TOO_LARGE);
+    expect(((await response.json()) as ErrorBody).errors[0]?.extensions.code).toBe(ErrorCode.PAYLOAD_TOO_LARGE);
   });
 
   it('refuses a text/plain POST (a CSRF-shaped request) before execution', async () => {
     const response = await fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"query":"{ __typename }"}' });
     expect(response.status).toBe(400);
-    expect(((await response.json()) as ErrorBody).errors[0].extensions.code).toBe(ErrorCode.BAD_REQUEST);
+    expect(((await response.json()) as ErrorBody).errors[0]?.extensions.code).toBe(ErrorCode.BAD_REQUEST);
   });
 
   it('marks GraphQL answers no-store and nosniff', async () => {
@@ -55,7 +55,7 @@ describe('HTTP transport', () => {
   it('answers an unknown path with 404 NOT_FOUND', async () => {
     const response = await fetch(`${gateway.url}/nope`);
     expect(response.status).toBe(404);
-    expect(((await response.json()) as ErrorBody).errors[0].extensions.code).toBe(ErrorCode.NOT_FOUND);
+    expect(((await response.json()) as ErrorBody).errors[0]?.extensions.code).toBe(ErrorCode.NOT_FOUND);
   });
 });
 
