@@ -33,7 +33,9 @@ export class Secret {
   readonly #bytes: Uint8Array;
 
   constructor(bytes: Uint8Array) {
-    this.#bytes = bytes.slice();
+    // A plain Uint8Array copy: Buffer#slice (what parseSecret and randomBytes hand in) shares memory instead of
+    // copying, so the caller's wipe of bytes() would zero the key itself.
+    this.#bytes = Uint8Array.from(bytes);
     Object.freeze(this);
   }
 
