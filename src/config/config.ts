@@ -87,29 +87,28 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
  */
 export function loadConfig(env: Env): Config {
   const blankAsUnset = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
-  const parsed = envSchema.safeParse(blankAsUnset);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const name = String(issue.path[0] ?? '');
-      const hint = hints[name as keyof typeof hints];
-      return `${name}: ${issue.message}${hint ? ` (${hint})` : ''}`;
-    });
-    // Report bad secrets in the same message, so one run shows everything to fix.
-    for (const name of ['JWT_SECRET', 'REFRESH_TOKEN_HASH_SECRET'] as const) {
-      const text = blankAsUnset[name];
-      if (text !== undefined) checkSecret(name, text, problems);
-    }
-    throw new ConfigError(problems);
-  }
-  const vars = parsed.data;
   const problems: string[] = [];
   const warnings: string[] = [];
-  const production = vars.NODE_ENV === 'production';
-  const dataDir = resolve(vars.DATA_DIR);
+
+  // Each variable on its own, so one bad value never hides the problems of the others.
+  const parsed: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(envSchema.shape)) {
+    const result = (schema as z.ZodType).safeParse(blankAsUnset[name]);
+    if (result.success) {
+      parsed[name] = result.data;
+    } else {
+      const hint = hints[name as keyof typeof hints];
+      for (const issue of result.error.issues) problems.push(`${name}: ${issue.message}${hint ? ` (${hint})` : ''}`);
+    }
+  }
+  const vars = parsed as Partial<z.infer<typeof envSchema>>;
+  // An unreadable NODE_ENV counts as production for the checks below: the stricter reading reports more.
+  const production = vars.NODE_ENV !== 'development' && vars.NODE_ENV !== 'test';
+  const dataDir = resolve(vars.DATA_DIR ?? '.data');
 
   let databaseName = 'portcullis';
   if (vars.MONGODB_URI === undefined) {
-    if (production) {
+    if (production && blankAsUnset['MONGODB_URI'] === undefined) {
       problems.push('MONGODB_URI: required in production; the embedded development database is refused (set it to your MongoDB connection string)');
     }
   } else {
@@ -131,7 +130,8 @@ export function loadConfig(env: Env): Config {
           problems.push(`${name}: required in production; generated development secrets are refused (generate one with ${GENERATE_SECRET_HINT})`);
         }
       }
-    } else {
+    } else if (problems.length === 0) {
+      // Only once everything else is valid: a refused configuration writes no files.
       const dev = loadOrCreateDevSecrets(dataDir);
       jwtText ??= dev.secrets.jwtSecret;
       refreshText ??= dev.secrets.refreshTokenHashSecret;
@@ -150,7 +150,7 @@ export function loadConfig(env: Env): Config {
     // Services that verify HS256 tokens hold JWT_SECRET; they must not be able to forge refresh-token hashes.
     problems.push('REFRESH_TOKEN_HASH_SECRET: must differ from JWT_SECRET (generate a second value)');
   }
-  if (vars.SESSION_MAX_AGE_SECONDS < vars.REFRESH_TOKEN_TTL_SECONDS) {
+  if (vars.SESSION_MAX_AGE_SECONDS !== undefined && vars.REFRESH_TOKEN_TTL_SECONDS !== undefined && vars.SESSION_MAX_AGE_SECONDS < vars.REFRESH_TOKEN_TTL_SECONDS) {
     problems.push('SESSION_MAX_AGE_SECONDS: must be at least REFRESH_TOKEN_TTL_SECONDS (the absolute session lifetime bounds the idle one)');
   }
   if (production && vars.SIGNUP_ENABLED) {
@@ -160,24 +160,25 @@ export function loadConfig(env: Env): Config {
   if (problems.length > 0 || jwtSecret === undefined || refreshTokenHashSecret === undefined) {
     throw new ConfigError(problems);
   }
+  const valid = vars as z.infer<typeof envSchema>;
 
   return deepFreeze({
-    env: vars.NODE_ENV,
-    http: { host: vars.HOST, port: vars.PORT },
-    database: { uri: vars.MONGODB_URI, name: databaseName },
+    env: valid.NODE_ENV,
+    http: { host: valid.HOST, port: valid.PORT },
+    database: { uri: valid.MONGODB_URI, name: databaseName },
     dataDir,
     tokens: {
       jwtSecret,
       refreshTokenHashSecret,
-      issuer: vars.JWT_ISSUER,
-      audience: vars.JWT_AUDIENCE,
-      accessTokenTtlSeconds: vars.ACCESS_TOKEN_TTL_SECONDS,
-      refreshTokenTtlSeconds: vars.REFRESH_TOKEN_TTL_SECONDS,
-      sessionMaxAgeSeconds: vars.SESSION_MAX_AGE_SECONDS,
-      clockToleranceSeconds: vars.CLOCK_TOLERANCE_SECONDS,
+      issuer: valid.JWT_ISSUER,
+      audience: valid.JWT_AUDIENCE,
+      accessTokenTtlSeconds: valid.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: valid.REFRESH_TOKEN_TTL_SECONDS,
+      sessionMaxAgeSeconds: valid.SESSION_MAX_AGE_SECONDS,
+      clockToleranceSeconds: valid.CLOCK_TOLERANCE_SECONDS,
     },
-    signUpEnabled: vars.SIGNUP_ENABLED,
-    logLevel: vars.LOG_LEVEL,
+    signUpEnabled: valid.SIGNUP_ENABLED,
+    logLevel: valid.LOG_LEVEL,
     secretsSource,
     warnings,
   });

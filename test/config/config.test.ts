@@ -242,6 +242,16 @@ describe('problem reporting', () => {
     expect(names(problems).sort()).toEqual(['CLOCK_TOLERANCE_SECONDS', 'LOG_LEVEL', 'REFRESH_TOKEN_TTL_SECONDS', 'SESSION_MAX_AGE_SECONDS', 'SIGNUP_ENABLED']);
   });
 
+  it('reports the production requirements alongside a malformed variable instead of hiding them behind it', () => {
+    const found = names(problemsFor({ NODE_ENV: 'production', PORT: 'eighty', DATA_DIR: dataDir }));
+    expect(found).toEqual(expect.arrayContaining(['PORT', 'MONGODB_URI', 'JWT_SECRET', 'REFRESH_TOKEN_HASH_SECRET']));
+  });
+
+  it('writes no development secrets when the configuration is refused', () => {
+    problemsFor({ DATA_DIR: dataDir, PORT: 'eighty' });
+    expect(existsSync(join(dataDir, 'dev-secrets.json'))).toBe(false);
+  });
+
   it('refuses SESSION_MAX_AGE_SECONDS shorter than REFRESH_TOKEN_TTL_SECONDS', () => {
     const problems = problemsFor(envWith({ REFRESH_TOKEN_TTL_SECONDS: '86400', SESSION_MAX_AGE_SECONDS: '3600' }));
     expect(names(problems)).toEqual(['SESSION_MAX_AGE_SECONDS']);
