@@ -41,14 +41,14 @@ export function sessionCookies(session: SignInResult, nowMs: number): string[] {
 
 /**
  * The access token a request presents: the Authorization header when there is one, else the access cookie.
- * A malformed header is passed on as it is, so verification refuses it (TOKEN_INVALID) instead of quietly
- * treating the caller as a guest.
+ * A header that is not exactly `Bearer <token>` yields an empty token, which verification refuses
+ * (TOKEN_INVALID), instead of quietly treating the caller as a guest or accepting another scheme.
  */
 export function readAccessToken(headers: IncomingHttpHeaders): string | undefined {
   const authorization = headers.authorization;
   if (authorization !== undefined) {
     const match = /^Bearer +(\S+) *$/i.exec(authorization);
-    return match?.[1] ?? authorization;
+    return match?.[1] ?? '';
   }
   const cookieHeader = headers.cookie;
   if (cookieHeader === undefined) return undefined;
