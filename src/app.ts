@@ -5,6 +5,8 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { createAuthService, type AuthService } from './auth/auth-service.js';
 import { createPasswordHasher, type PasswordHasher } from './auth/password.js';
+import { createRevocationView, type RevocationView } from './auth/revocation-view.js';
+import { createSessionManager } from './auth/session-manager.js';
 import type { Config } from './config/config.js';
 import { authEndpointPlugin } from './graphql/auth-endpoint.plugin.js';
 import { createContextFactory, type GatewayContext } from './graphql/context.js';
@@ -13,11 +15,14 @@ import { buildGatewaySchema } from './graphql/schema.js';
 import { createHttpApp } from './http/server.js';
 import type { Logger } from './logger.js';
 import { connectDatabase, type Database } from './stores/mongo.js';
+import { createAuditStore } from './stores/audit.store.js';
 import { createRefreshTokensStore } from './stores/refresh-tokens.store.js';
+import { createRevocationsStore } from './stores/revocations.store.js';
+import { createSessionsStore } from './stores/sessions.store.js';
 import { createUsersStore } from './stores/users.store.js';
 import { createAccessTokens } from './tokens/access-token.js';
 import { createKeyRing } from './tokens/keys.js';
-import { createRefreshTokenHasher } from './tokens/refresh-token.js';
+import { createRefreshTokenKeys } from './tokens/refresh-token.js';
 
 export interface AppOptions {
   /** Milliseconds since the epoch. Tests inject a clock instead of sleeping. */
@@ -31,11 +36,23 @@ export interface App {
   readonly httpServer: Server;
   readonly auth: AuthService;
   readonly database: Database;
+  readonly view: RevocationView;
   stop(): Promise<void>;
 }
 
+/** Polling period of the revocation view: revocations reach every instance within about this, plus a query. */
+const REVOCATION_POLL_MS = 250;
+
+export interface Services {
+  readonly auth: AuthService;
+  readonly database: Database;
+  readonly view: RevocationView;
+  /** Stops polling and closes the database (and the embedded mongod, if any). */
+  close(): Promise<void>;
+}
+
 /** The composition root: builds every layer from the config, left to right, and holds no logic of its own. */
-export async function createServices(config: Config, logger: Logger, options: AppOptions = {}): Promise<{ auth: AuthService; database: Database }> {
+export async function createServices(config: Config, logger: Logger, options: AppOptions = {}): Promise<Services> {
   const now = options.now ?? Date.now;
   const keys = await createKeyRing(config.tokens.jwtSecret);
   const accessTokens = createAccessTokens({
@@ -47,20 +64,50 @@ export async function createServices(config: Config, logger: Logger, options: Ap
     now,
   });
   const database = await connectDatabase(config, logger);
+  let view: RevocationView | undefined;
   try {
-    const auth = createAuthService({
-      users: await createUsersStore(database),
+    const users = await createUsersStore(database);
+    const revocations = await createRevocationsStore(database);
+    view = createRevocationView({ store: revocations, logger, now, pollIntervalMs: REVOCATION_POLL_MS, maxLagMs: config.revocations.maxLagSeconds * 1000 });
+    await view.start();
+    const sessions = createSessionManager({
+      users,
+      sessions: await createSessionsStore(database),
       refreshTokens: await createRefreshTokensStore(database),
-      passwords: options.passwords ?? createPasswordHasher(),
+      revocations,
+      view,
+      audit: await createAuditStore(database),
       accessTokens,
-      refreshTokenHasher: createRefreshTokenHasher(config.tokens.refreshTokenHashSecret),
+      refreshTokenKeys: createRefreshTokenKeys(config.tokens.refreshTokenHashSecret),
+      logger,
+      now,
       refreshTokenTtlSeconds: config.tokens.refreshTokenTtlSeconds,
       sessionMaxAgeSeconds: config.tokens.sessionMaxAgeSeconds,
+      refreshGraceSeconds: config.tokens.refreshGraceSeconds,
+      accessTokenTtlSeconds: config.tokens.accessTokenTtlSeconds,
+      clockToleranceSeconds: config.tokens.clockToleranceSeconds,
+    });
+    const auth = createAuthService({
+      users,
+      sessions,
+      view,
+      passwords: options.passwords ?? createPasswordHasher(),
+      accessTokens,
       signUpEnabled: config.signUpEnabled,
       now,
     });
-    return { auth, database };
+    const started = view;
+    return {
+      auth,
+      database,
+      view: started,
+      async close(): Promise<void> {
+        started.stop();
+        await database.close();
+      },
+    };
   } catch (error) {
+    view?.stop();
     await database.close();
     throw error;
   }
@@ -68,7 +115,8 @@ export async function createServices(config: Config, logger: Logger, options: Ap
 
 export async function createApp(config: Config, logger: Logger, options: AppOptions = {}): Promise<App> {
   const now = options.now ?? Date.now;
-  const { auth, database } = await createServices(config, logger, options);
+  const services = await createServices(config, logger, options);
+  const { auth, database, view } = services;
   const httpServer = createServer();
   const apollo = new ApolloServer<GatewayContext>({
     schema: buildGatewaySchema(),
@@ -84,15 +132,16 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
   await apollo.start();
   httpServer.on(
     'request',
-    createHttpApp({ apollo, contextFor: createContextFactory(auth), isDatabaseReady: () => database.ping(), logger, now }),
+    createHttpApp({ apollo, contextFor: createContextFactory(auth), isReady: async () => view.isFresh() && (await database.ping()), logger, now }),
   );
   return {
     httpServer,
     auth,
     database,
+    view,
     async stop(): Promise<void> {
       await apollo.stop();
-      await database.close();
+      await services.close();
     },
   };
 }

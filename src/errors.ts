@@ -14,6 +14,15 @@ export const ErrorCode = {
   FORBIDDEN: 'FORBIDDEN',
   /** Login failed: the same code for an unknown email and a wrong password. */
   INVALID_CREDENTIALS: 'INVALID_CREDENTIALS',
+  /** The refresh token is unknown, malformed, expired, or its session has ended: sign in again. */
+  REFRESH_TOKEN_INVALID: 'REFRESH_TOKEN_INVALID',
+  /**
+   * A refresh token that was already rotated was presented again outside the grace window: a theft signal.
+   * The whole session has been revoked; sign in again.
+   */
+  REFRESH_TOKEN_REUSED: 'REFRESH_TOKEN_REUSED',
+  /** The gateway cannot currently check revocations (its database is unreachable); retry shortly (HTTP 503). */
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   /** An argument failed validation before any work was done. */
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   /** The request cannot be served as sent (e.g. a non-auth operation sent to /graphql/auth). */
@@ -44,6 +53,9 @@ const publicMessages: Record<ErrorCode, string> = {
   UNAUTHENTICATED: 'You must be signed in to do this.',
   FORBIDDEN: 'You are not allowed to do this.',
   INVALID_CREDENTIALS: 'The email or password is incorrect.',
+  REFRESH_TOKEN_INVALID: 'The refresh token is not valid. Sign in again.',
+  REFRESH_TOKEN_REUSED: 'This refresh token was already used. The session has been ended for safety; sign in again.',
+  SERVICE_UNAVAILABLE: 'The service is temporarily unavailable. Try again shortly.',
   BAD_USER_INPUT: 'The input is not valid.',
   BAD_REQUEST: 'The request cannot be served as sent.',
   PAYLOAD_TOO_LARGE: 'The request body is too large.',

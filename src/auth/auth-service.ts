@@ -1,42 +1,34 @@
-import { ErrorCode, GatewayError, type TokenRejection } from '../errors.js';
-import type { AccessTokens, IssuedAccessToken } from '../tokens/access-token.js';
-import { randomId } from '../tokens/ids.js';
-import { generateRefreshToken, type RefreshTokenHasher } from '../tokens/refresh-token.js';
-import type { RefreshTokensStore } from '../stores/refresh-tokens.store.js';
+import { ErrorCode, GatewayError, TokenRejection } from '../errors.js';
+import type { SessionRecord } from '../stores/sessions.store.js';
 import { EmailTakenError, type UserRecord, type UsersStore } from '../stores/users.store.js';
+import type { AccessTokens } from '../tokens/access-token.js';
 import { checkEmail, checkNewPassword, checkPasswordForSignIn } from './credentials.js';
 import type { PasswordHasher } from './password.js';
+import type { RevocationView } from './revocation-view.js';
 import { Role } from './roles.js';
+import type { ClientInfo, IssuedSession, SessionManager } from './session-manager.js';
+
+export type { ClientInfo, IssuedSession } from './session-manager.js';
 
 /** Who is calling, as far as the access token says. Built on every request without a database read. */
 export type Viewer =
   | { readonly kind: 'guest' }
   | { readonly kind: 'rejected'; readonly reason: TokenRejection }
-  | {
-      readonly kind: 'user';
-      readonly userId: string;
-      readonly sessionId: string;
-      readonly tokenId: string;
-      readonly roles: readonly string[];
-      readonly expiresAt: number;
-    };
+  /** The revocation view is too far behind to vouch for any token (see RevocationView.maxLagMs). */
+  | { readonly kind: 'unavailable' }
+  | SignedInViewer;
 
-/** What the transport may record about the client, for the session list. Never used for decisions here. */
-export interface ClientInfo {
-  readonly userAgent: string | null;
-  readonly address: string | null;
-}
-
-export interface SignInResult {
-  readonly user: UserRecord;
+export interface SignedInViewer {
+  readonly kind: 'user';
+  readonly userId: string;
   readonly sessionId: string;
-  readonly accessToken: IssuedAccessToken;
-  readonly refreshToken: string;
-  readonly refreshTokenExpiresAt: Date;
+  readonly tokenId: string;
+  readonly roles: readonly string[];
+  readonly expiresAt: number;
 }
 
 export interface AuthService {
-  signIn(input: { email: string; password: string; client: ClientInfo }): Promise<SignInResult>;
+  signIn(input: { email: string; password: string; client: ClientInfo }): Promise<IssuedSession>;
   /**
    * Creates an account when sign-up is enabled. It answers the same whether or not the email is taken (the
    * caller then signs in), so sign-up cannot be used to find out who has an account.
@@ -45,28 +37,39 @@ export interface AuthService {
   /** For the CLI and administrators: unlike signUp it reports a taken email. */
   createUser(input: { email: string; password: string; roles: readonly Role[] }): Promise<UserRecord>;
   authenticate(accessToken: string | undefined): Promise<Viewer>;
+  refresh(input: { refreshToken: string; client: ClientInfo }): Promise<IssuedSession>;
+  /** Ends the caller's session, found from its access token or else its refresh token. Idempotent. */
+  logout(input: { viewer: Viewer; refreshToken: string | undefined }): Promise<void>;
+  listSessions(viewer: SignedInViewer): Promise<SessionRecord[]>;
+  /** One of the viewer's own sessions, by id. NOT_FOUND for anybody else's, exactly as for none at all. */
+  revokeSession(viewer: SignedInViewer, sessionId: string): Promise<void>;
+  revokeOtherSessions(viewer: SignedInViewer): Promise<number>;
+  logoutEverywhere(viewer: SignedInViewer): Promise<number>;
+  revokeUserSessions(userId: string): Promise<number>;
+  /** Checks the current password, stores the new one, and ends every other session of the user. */
+  changePassword(viewer: SignedInViewer, input: { currentPassword: string; newPassword: string }): Promise<number>;
   getUser(userId: string): Promise<UserRecord | null>;
   listUsers(options: { limit: number }): Promise<UserRecord[]>;
 }
 
 export interface AuthServiceDeps {
   readonly users: UsersStore;
-  readonly refreshTokens: RefreshTokensStore;
+  readonly sessions: SessionManager;
+  readonly view: RevocationView;
   readonly passwords: PasswordHasher;
   readonly accessTokens: AccessTokens;
-  readonly refreshTokenHasher: RefreshTokenHasher;
-  readonly refreshTokenTtlSeconds: number;
-  readonly sessionMaxAgeSeconds: number;
   readonly signUpEnabled: boolean;
   readonly now: () => number;
 }
 
 const GUEST: Viewer = Object.freeze({ kind: 'guest' });
+const UNAVAILABLE: Viewer = Object.freeze({ kind: 'unavailable' });
+const REVOKED: Viewer = Object.freeze({ kind: 'rejected', reason: TokenRejection.TOKEN_INVALID });
 
 export function createAuthService(deps: AuthServiceDeps): AuthService {
-  const { users, refreshTokens, passwords, accessTokens, refreshTokenHasher, now } = deps;
+  const { users, sessions, view, passwords, accessTokens, now } = deps;
 
-  async function signIn(input: { email: string; password: string; client: ClientInfo }): Promise<SignInResult> {
+  async function signIn(input: { email: string; password: string; client: ClientInfo }): Promise<IssuedSession> {
     const email = checkEmail(input.email);
     checkPasswordForSignIn(input.password);
     const found = await users.findWithPasswordHash(email);
@@ -74,32 +77,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     // nor its timing tells an attacker which accounts exist.
     const valid = found ? await passwords.verify(found.passwordHash, input.password) : await passwords.verifyNothing(input.password);
     if (!found || !valid) throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
-    return startSession(found.user, input.client);
-  }
-
-  async function startSession(user: UserRecord, client: ClientInfo): Promise<SignInResult> {
-    const startedAt = now();
-    const sessionId = randomId();
-    const sessionExpiresAt = new Date(startedAt + deps.sessionMaxAgeSeconds * 1000);
-    const refreshTokenExpiresAt = new Date(Math.min(startedAt + deps.refreshTokenTtlSeconds * 1000, sessionExpiresAt.getTime()));
-    const refreshToken = generateRefreshToken();
-    await refreshTokens.insert({
-      tokenHash: refreshTokenHasher.hash(refreshToken),
-      sessionId,
-      userId: user.id,
-      expiresAt: refreshTokenExpiresAt,
-      sessionExpiresAt,
-      createdAt: new Date(startedAt),
-      userAgent: client.userAgent,
-      clientAddress: client.address,
-    });
-    const accessToken = await accessTokens.issue({
-      userId: user.id,
-      sessionId,
-      roles: user.roles,
-      notAfter: Math.floor(sessionExpiresAt.getTime() / 1000),
-    });
-    return { user, sessionId, accessToken, refreshToken, refreshTokenExpiresAt };
+    return sessions.start(found.user, input.client);
   }
 
   async function signUp(input: { email: string; password: string }): Promise<void> {
@@ -127,6 +105,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const result = await accessTokens.verify(accessToken);
     if (!result.ok) return { kind: 'rejected', reason: result.reason };
     const { claims } = result;
+    // In memory: the revocation view answers without a database round trip.
+    const revocation = view.check({ sessionId: claims.sessionId, tokenId: claims.tokenId });
+    if (revocation === 'unavailable') return UNAVAILABLE;
+    if (revocation === 'revoked') return REVOKED;
     return {
       kind: 'user',
       userId: claims.userId,
@@ -137,11 +119,49 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     };
   }
 
+  async function logout(input: { viewer: Viewer; refreshToken: string | undefined }): Promise<void> {
+    const { viewer } = input;
+    if (viewer.kind === 'user') {
+      await sessions.revoke(viewer.sessionId, 'logout');
+      await sessions.revokeAccessToken(viewer.tokenId, viewer.expiresAt);
+      return;
+    }
+    const owner = input.refreshToken === undefined ? null : await sessions.sessionOf(input.refreshToken);
+    if (owner) await sessions.revoke(owner.sessionId, 'logout');
+  }
+
+  async function revokeSession(viewer: SignedInViewer, sessionId: string): Promise<void> {
+    const session = await sessions.find(sessionId);
+    if (!session || session.userId !== viewer.userId || session.revokedAt !== null || session.expiresAt.getTime() <= now()) {
+      throw new GatewayError(ErrorCode.NOT_FOUND, { field: 'id', detail: 'No such session.' });
+    }
+    await sessions.revoke(sessionId, 'revoked-by-user');
+  }
+
+  async function changePassword(viewer: SignedInViewer, input: { currentPassword: string; newPassword: string }): Promise<number> {
+    checkPasswordForSignIn(input.currentPassword);
+    checkNewPassword(input.newPassword);
+    const user = await users.findById(viewer.userId);
+    const found = user ? await users.findWithPasswordHash(user.email) : null;
+    const valid = found ? await passwords.verify(found.passwordHash, input.currentPassword) : false;
+    if (!found || !valid) throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
+    await users.updatePassword(viewer.userId, await passwords.hash(input.newPassword), new Date(now()));
+    return sessions.revokeAll(viewer.userId, 'password-changed', { exceptSessionId: viewer.sessionId });
+  }
+
   return {
     signIn,
     signUp,
     createUser,
     authenticate,
+    refresh: (input: { refreshToken: string; client: ClientInfo }): Promise<IssuedSession> => sessions.refresh(input.refreshToken, input.client),
+    logout,
+    listSessions: (viewer: SignedInViewer): Promise<SessionRecord[]> => sessions.listActive(viewer.userId),
+    revokeSession,
+    revokeOtherSessions: (viewer: SignedInViewer): Promise<number> => sessions.revokeAll(viewer.userId, 'revoked-by-user', { exceptSessionId: viewer.sessionId }),
+    logoutEverywhere: (viewer: SignedInViewer): Promise<number> => sessions.revokeAll(viewer.userId, 'revoked-by-user'),
+    revokeUserSessions: (userId: string): Promise<number> => sessions.revokeAll(userId, 'revoked-by-admin'),
+    changePassword,
     getUser: (userId: string): Promise<UserRecord | null> => users.findById(userId),
     listUsers: (options: { limit: number }): Promise<UserRecord[]> => users.list(options),
   };

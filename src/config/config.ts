@@ -22,6 +22,12 @@ export interface Config {
     readonly refreshTokenTtlSeconds: number;
     readonly sessionMaxAgeSeconds: number;
     readonly clockToleranceSeconds: number;
+    /** How long the immediate predecessor of a refresh token still gets its successor back (0: never). */
+    readonly refreshGraceSeconds: number;
+  };
+  readonly revocations: {
+    /** Past this, a gateway that cannot sync its revocation view refuses authenticated requests. */
+    readonly maxLagSeconds: number;
   };
   readonly signUpEnabled: boolean;
   readonly logLevel: LogLevel;
@@ -62,6 +68,8 @@ const envSchema = z.object({
   REFRESH_TOKEN_TTL_SECONDS: seconds(300, 90 * 86400).default(7 * 86400),
   SESSION_MAX_AGE_SECONDS: seconds(300, 365 * 86400).default(30 * 86400),
   CLOCK_TOLERANCE_SECONDS: seconds(0, 120).default(5),
+  REFRESH_GRACE_SECONDS: seconds(0, 60).default(10),
+  REVOCATION_MAX_LAG_SECONDS: seconds(1, 300).default(5),
   SIGNUP_ENABLED: flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -76,6 +84,8 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   REFRESH_TOKEN_TTL_SECONDS: 'use whole seconds from 300 to 7776000 (90 days)',
   SESSION_MAX_AGE_SECONDS: 'use whole seconds from 300 to 31536000 (365 days)',
   CLOCK_TOLERANCE_SECONDS: 'use whole seconds from 0 to 120',
+  REFRESH_GRACE_SECONDS: 'use whole seconds from 0 (no grace) to 60',
+  REVOCATION_MAX_LAG_SECONDS: 'use whole seconds from 1 to 300',
   SIGNUP_ENABLED: 'use true or false',
   LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
 };
@@ -176,7 +186,9 @@ export function loadConfig(env: Env): Config {
       refreshTokenTtlSeconds: valid.REFRESH_TOKEN_TTL_SECONDS,
       sessionMaxAgeSeconds: valid.SESSION_MAX_AGE_SECONDS,
       clockToleranceSeconds: valid.CLOCK_TOLERANCE_SECONDS,
+      refreshGraceSeconds: valid.REFRESH_GRACE_SECONDS,
     },
+    revocations: { maxLagSeconds: valid.REVOCATION_MAX_LAG_SECONDS },
     signUpEnabled: valid.SIGNUP_ENABLED,
     logLevel: valid.LOG_LEVEL,
     secretsSource,

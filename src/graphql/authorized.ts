@@ -9,7 +9,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { Directive } from 'type-graphql';
-import type { Viewer } from '../auth/auth-service.js';
+import type { SignedInViewer, Viewer } from '../auth/auth-service.js';
 import type { Role } from '../auth/roles.js';
 import { ErrorCode, GatewayError } from '../errors.js';
 import type { GatewayContext } from './context.js';
@@ -59,7 +59,8 @@ export function enforceAuthorized(schema: GraphQLSchema): GraphQLSchema {
  * The decision itself. A rejected token answers UNAUTHENTICATED with its reason (so a client knows to refresh
  * an expired one); a guest answers UNAUTHENTICATED; a user without any of the roles answers FORBIDDEN.
  */
-export function requireViewer(viewer: Viewer, roles: readonly string[]): Extract<Viewer, { kind: 'user' }> {
+export function requireViewer(viewer: Viewer, roles: readonly string[]): SignedInViewer {
+  if (viewer.kind === 'unavailable') throw new GatewayError(ErrorCode.SERVICE_UNAVAILABLE);
   if (viewer.kind === 'rejected') throw new GatewayError(ErrorCode.UNAUTHENTICATED, { reason: viewer.reason });
   if (viewer.kind === 'guest') throw new GatewayError(ErrorCode.UNAUTHENTICATED);
   if (roles.length > 0 && !roles.some((role) => viewer.roles.includes(role))) throw new GatewayError(ErrorCode.FORBIDDEN);

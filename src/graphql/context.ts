@@ -1,4 +1,4 @@
-import type { AuthService, ClientInfo, SignInResult, Viewer } from '../auth/auth-service.js';
+import type { AuthService, ClientInfo, IssuedSession, Viewer } from '../auth/auth-service.js';
 
 /**
  * What the HTTP layer does with a new session. Defined here and implemented by http/, so resolvers can set
@@ -6,7 +6,9 @@ import type { AuthService, ClientInfo, SignInResult, Viewer } from '../auth/auth
  */
 export interface SessionTransport {
   /** Sets the access and refresh cookies for a browser session. */
-  setSessionCookies(session: SignInResult): void;
+  setSessionCookies(session: IssuedSession): void;
+  /** Expires both cookies (same names, paths and attributes). */
+  clearSessionCookies(): void;
 }
 
 /** `auth` is /graphql/auth, where the refresh cookie travels and only the auth operations are served. */
@@ -15,6 +17,8 @@ export type Endpoint = 'api' | 'auth';
 export interface GatewayContext {
   readonly endpoint: Endpoint;
   readonly viewer: Viewer;
+  /** The refresh cookie, when the browser sent it (only to /graphql/auth, its Path). Unchecked. */
+  readonly refreshCookie: string | undefined;
   readonly auth: AuthService;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
@@ -25,6 +29,7 @@ export interface RequestCredentials {
   readonly endpoint: Endpoint;
   /** The access token from the Authorization header or the access cookie; whatever was sent, unchecked. */
   readonly accessToken: string | undefined;
+  readonly refreshCookie: string | undefined;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
 }
@@ -39,6 +44,7 @@ export function createContextFactory(auth: AuthService): (request: RequestCreden
   return async (request: RequestCredentials): Promise<GatewayContext> => ({
     endpoint: request.endpoint,
     viewer: await auth.authenticate(request.accessToken),
+    refreshCookie: request.refreshCookie,
     auth,
     client: request.client,
     transport: request.transport,

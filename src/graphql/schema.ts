@@ -5,17 +5,18 @@ import { ErrorCode, GatewayError } from '../errors.js';
 import { AUTHORIZED, authorizedDirective, enforceAuthorized } from './authorized.js';
 import { AdminResolver } from './resolvers/admin.resolver.js';
 import { SessionResolver } from './resolvers/session.resolver.js';
+import { SessionsResolver } from './resolvers/sessions.resolver.js';
 import { UserResolver } from './resolvers/user.resolver.js';
 
 /**
  * Root fields anyone may call. Every other root field must carry `@authorized`: the schema refuses to build
  * otherwise, so a new resolver is denied by default until somebody decides.
  */
-export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze(['Mutation.login', 'Mutation.signUp']);
+export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze(['Mutation.login', 'Mutation.signUp', 'Mutation.refresh', 'Mutation.logout']);
 
 export function buildGatewaySchema(): GraphQLSchema {
   const schema = buildSchemaSync({
-    resolvers: [SessionResolver, UserResolver, AdminResolver],
+    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver],
     directives: [authorizedDirective],
     validate: false,
     // type-graphql's own @Authorized is not how this gateway guards fields (see graphql/authorized.ts); if

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { parse, serialize } from 'cookie';
-import type { SignInResult } from '../auth/auth-service.js';
+import type { IssuedSession } from '../auth/auth-service.js';
 
 /**
  * `__Host-`: the browser accepts it only with Secure, Path=/ and no Domain, so no subdomain or plain-http page
@@ -19,7 +19,7 @@ export const API_PATH = '/graphql';
  * Both cookies of a session. Secure always: browsers treat http://localhost as a secure context, so local
  * development over plain http still works, and nothing ever downgrades the attribute.
  */
-export function sessionCookies(session: SignInResult, nowMs: number): string[] {
+export function sessionCookies(session: IssuedSession, nowMs: number): string[] {
   const nowSeconds = Math.floor(nowMs / 1000);
   return [
     serialize(ACCESS_COOKIE, session.accessToken.token, {
@@ -37,6 +37,21 @@ export function sessionCookies(session: SignInResult, nowMs: number): string[] {
       maxAge: Math.max(0, Math.floor((session.refreshTokenExpiresAt.getTime() - nowMs) / 1000)),
     }),
   ];
+}
+
+/** Both cookies expired, with the same names, paths and attributes as when they were set. */
+export function clearedSessionCookies(): string[] {
+  const expired = { httpOnly: true, secure: true, maxAge: 0, expires: new Date(0) } as const;
+  return [
+    serialize(ACCESS_COOKIE, '', { ...expired, sameSite: 'lax', path: '/' }),
+    serialize(REFRESH_COOKIE, '', { ...expired, sameSite: 'strict', path: AUTH_PATH }),
+  ];
+}
+
+/** The refresh token the browser sent in its cookie, if any. */
+export function readRefreshCookie(headers: IncomingHttpHeaders): string | undefined {
+  const cookieHeader = headers.cookie;
+  return cookieHeader === undefined ? undefined : parse(cookieHeader)[REFRESH_COOKIE];
 }
 
 /**

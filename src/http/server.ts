@@ -6,7 +6,7 @@ import type { ClientInfo } from '../auth/auth-service.js';
 import { ErrorCode, publicMessage } from '../errors.js';
 import type { Endpoint, GatewayContext, RequestCredentials } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
-import { API_PATH, AUTH_PATH, readAccessToken, sessionCookies } from './cookies.js';
+import { API_PATH, AUTH_PATH, clearedSessionCookies, readAccessToken, readRefreshCookie, sessionCookies } from './cookies.js';
 
 /** GraphQL requests are small; anything larger is refused before it is parsed. */
 const MAX_BODY = '64kb';
@@ -15,7 +15,8 @@ const MAX_USER_AGENT = 256;
 export interface HttpAppDeps {
   readonly apollo: ApolloServer<GatewayContext>;
   readonly contextFor: (request: RequestCredentials) => Promise<GatewayContext>;
-  readonly isDatabaseReady: () => Promise<boolean>;
+  /** Database reachable and revocation view fresh: what /readyz reports. */
+  readonly isReady: () => Promise<boolean>;
   readonly logger: Logger;
   readonly now: () => number;
 }
@@ -28,8 +29,8 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const ready = await deps.isDatabaseReady();
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'database unavailable' });
+    const ready = await deps.isReady();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable' });
   });
 
   const graphql = (endpoint: Endpoint): express.RequestHandler =>
@@ -38,10 +39,14 @@ export function createHttpApp(deps: HttpAppDeps): Express {
         deps.contextFor({
           endpoint,
           accessToken: readAccessToken(req.headers),
+          refreshCookie: readRefreshCookie(req.headers),
           client: clientInfo(req),
           transport: {
             setSessionCookies: (session) => {
               res.append('Set-Cookie', sessionCookies(session, deps.now()));
+            },
+            clearSessionCookies: () => {
+              res.append('Set-Cookie', clearedSessionCookies());
             },
           },
         }),

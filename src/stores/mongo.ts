@@ -31,7 +31,14 @@ export async function connectDatabase(config: Config, logger: Logger): Promise<D
   }
   // autoIndex off: indexes are created explicitly by each store, where a server without TTL support is handled.
   const connection = await mongoose
-    .createConnection(uri, { dbName: config.database.name, autoIndex: false, autoCreate: false, serverSelectionTimeoutMS: 10_000 })
+    .createConnection(uri, {
+      dbName: config.database.name,
+      autoIndex: false,
+      autoCreate: false,
+      serverSelectionTimeoutMS: 10_000,
+      // Command events let tests (and the bench) count round trips, e.g. that an authenticated request makes none.
+      monitorCommands: true,
+    })
     .asPromise();
   const sweepers: NodeJS.Timeout[] = [];
 

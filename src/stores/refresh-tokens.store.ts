@@ -2,50 +2,55 @@ import { Schema, type Model } from 'mongoose';
 import type { Database } from './mongo.js';
 
 /**
- * One refresh token of a session. `_id` is the keyed hash of the token, so the lookup a refresh needs is by
- * `_id` (indexed on every server, FerretDB included) and a stored value is useless to whoever copies it.
+ * One refresh token of a session. `_id` is the keyed hash of the token, so every lookup is by `_id` (indexed
+ * on every server, FerretDB included) and a stored value is useless to whoever copies it. Rotated tokens are
+ * kept until they expire: presenting one again is how reuse is detected.
  */
 export interface RefreshTokenRecord {
   readonly tokenHash: string;
   readonly sessionId: string;
   readonly userId: string;
+  /** 0 for the token issued at login, n+1 for the successor of generation n. */
+  readonly generation: number;
   /** Idle expiry of this token. */
   readonly expiresAt: Date;
   /** The session's absolute end; no rotation moves it. */
   readonly sessionExpiresAt: Date;
   readonly createdAt: Date;
-  readonly userAgent: string | null;
-  readonly clientAddress: string | null;
 }
 
 export interface RefreshTokensStore {
-  /** Inserts by unique `_id`: a second insert of the same hash fails on every MongoDB-wire server. */
-  insert(record: RefreshTokenRecord): Promise<void>;
+  /**
+   * Inserts by unique `_id`. 'exists' when a record with that hash is already there: this insert is the one
+   * primitive that has exactly one winner under contention on MongoDB and on FerretDB alike.
+   */
+  insert(record: RefreshTokenRecord): Promise<'inserted' | 'exists'>;
   /** Unexpired only: expiry is checked here on read, whatever the TTL index or sweeper has done. */
   findActive(tokenHash: string, now: Date): Promise<RefreshTokenRecord | null>;
+  deleteBySession(sessionId: string): Promise<void>;
 }
 
 interface RefreshTokenDocument {
   _id: string;
   sessionId: string;
   userId: string;
+  generation: number;
   expiresAt: Date;
   sessionExpiresAt: Date;
   createdAt: Date;
-  userAgent: string | null;
-  clientAddress: string | null;
 }
+
+const DUPLICATE_KEY = 11000;
 
 const refreshTokenSchema = new Schema<RefreshTokenDocument>(
   {
     _id: { type: String, required: true },
     sessionId: { type: String, required: true },
     userId: { type: String, required: true },
+    generation: { type: Number, required: true },
     expiresAt: { type: Date, required: true },
     sessionExpiresAt: { type: Date, required: true },
     createdAt: { type: Date, required: true },
-    userAgent: { type: String, default: null },
-    clientAddress: { type: String, default: null },
   },
   { collection: 'refresh_tokens', versionKey: false, strict: 'throw' },
 );
@@ -55,17 +60,22 @@ export async function createRefreshTokensStore(database: Database): Promise<Refr
   await database.expireByField(tokens.collection, 'expiresAt');
 
   return {
-    async insert(record: RefreshTokenRecord): Promise<void> {
-      await tokens.create({
-        _id: record.tokenHash,
-        sessionId: record.sessionId,
-        userId: record.userId,
-        expiresAt: record.expiresAt,
-        sessionExpiresAt: record.sessionExpiresAt,
-        createdAt: record.createdAt,
-        userAgent: record.userAgent,
-        clientAddress: record.clientAddress,
-      });
+    async insert(record: RefreshTokenRecord): Promise<'inserted' | 'exists'> {
+      try {
+        await tokens.collection.insertOne({
+          _id: record.tokenHash,
+          sessionId: record.sessionId,
+          userId: record.userId,
+          generation: record.generation,
+          expiresAt: record.expiresAt,
+          sessionExpiresAt: record.sessionExpiresAt,
+          createdAt: record.createdAt,
+        } as never);
+        return 'inserted';
+      } catch (error) {
+        if ((error as { code?: unknown }).code === DUPLICATE_KEY) return 'exists';
+        throw error;
+      }
     },
     async findActive(tokenHash: string, now: Date): Promise<RefreshTokenRecord | null> {
       const found = await tokens.findById(tokenHash).lean<RefreshTokenDocument>().exec();
@@ -74,12 +84,14 @@ export async function createRefreshTokensStore(database: Database): Promise<Refr
         tokenHash: found._id,
         sessionId: found.sessionId,
         userId: found.userId,
+        generation: found.generation,
         expiresAt: found.expiresAt,
         sessionExpiresAt: found.sessionExpiresAt,
         createdAt: found.createdAt,
-        userAgent: found.userAgent,
-        clientAddress: found.clientAddress,
       };
+    },
+    async deleteBySession(sessionId: string): Promise<void> {
+      await tokens.deleteMany({ sessionId }).exec();
     },
   };
 }

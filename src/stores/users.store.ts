@@ -25,6 +25,8 @@ export interface UsersStore {
   findWithPasswordHash(email: string): Promise<{ user: UserRecord; passwordHash: string } | null>;
   findById(id: string): Promise<UserRecord | null>;
   list(options: { limit: number }): Promise<UserRecord[]>;
+  /** Replaces the hash and stamps passwordChangedAt. */
+  updatePassword(id: string, passwordHash: string, at: Date): Promise<void>;
 }
 
 export class EmailTakenError extends Error {
@@ -83,6 +85,9 @@ export async function createUsersStore(database: Database): Promise<UsersStore> 
     async list(options: { limit: number }): Promise<UserRecord[]> {
       const found = await users.find().sort({ _id: 1 }).limit(options.limit).lean<UserDocument[]>().exec();
       return found.map(toRecord);
+    },
+    async updatePassword(id: string, passwordHash: string, at: Date): Promise<void> {
+      await users.updateOne({ _id: id }, { $set: { passwordHash, passwordChangedAt: at } }).exec();
     },
   };
 }

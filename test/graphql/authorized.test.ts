@@ -24,10 +24,11 @@ const auth = { listUsers: async () => [] } as unknown as AuthService;
 async function run(schema: GraphQLSchema, source: string, viewer: Viewer): Promise<Awaited<ReturnType<typeof graphql>>> {
   const contextValue: GatewayContext = {
     endpoint: 'api',
+    refreshCookie: undefined,
     viewer,
     auth,
     client: { userAgent: null, address: null },
-    transport: { setSessionCookies: () => {} },
+    transport: { setSessionCookies: () => {}, clearSessionCookies: () => {} },
   };
   return graphql({ schema, source, contextValue });
 }
@@ -39,7 +40,7 @@ describe('@authorized', () => {
   });
 
   it('guards every root field that is not explicitly public (deny by default)', () => {
-    expect(PUBLIC_ROOT_FIELDS).toEqual(['Mutation.login', 'Mutation.signUp']);
+    expect(PUBLIC_ROOT_FIELDS).toEqual(['Mutation.login', 'Mutation.signUp', 'Mutation.refresh', 'Mutation.logout']);
     expect(unguardedRootFields(schema)).toEqual([]);
   });
 

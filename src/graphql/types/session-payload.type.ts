@@ -1,10 +1,10 @@
 import { Field, ObjectType } from 'type-graphql';
-import type { SignInResult } from '../../auth/auth-service.js';
+import type { IssuedSession } from '../../auth/auth-service.js';
 import { TokenDelivery } from './token-delivery.type.js';
 import { User } from './user.type.js';
 
-@ObjectType({ description: 'A new session.' })
-export class LoginPayload {
+@ObjectType({ description: 'The credentials of a session, from login or refresh.' })
+export class SessionPayload {
   @Field(() => User)
   user!: User;
 
@@ -17,12 +17,12 @@ export class LoginPayload {
   @Field(() => String, { nullable: true, description: 'Only with `delivery: BODY`. Send it as `Authorization: Bearer`.' })
   accessToken!: string | null;
 
-  @Field(() => String, { nullable: true, description: 'Only with `delivery: BODY`. Keep it secret; it is shown once.' })
+  @Field(() => String, { nullable: true, description: 'Only with `delivery: BODY`. Keep it secret; it works once (see `refresh`).' })
   refreshToken!: string | null;
 
-  static from(result: SignInResult, delivery: TokenDelivery): LoginPayload {
+  static from(result: IssuedSession, delivery: TokenDelivery): SessionPayload {
     const inBody = delivery === TokenDelivery.BODY;
-    return Object.assign(new LoginPayload(), {
+    return Object.assign(new SessionPayload(), {
       user: User.from(result.user),
       accessTokenExpiresAt: new Date(result.accessToken.claims.expiresAt * 1000),
       refreshTokenExpiresAt: result.refreshTokenExpiresAt,

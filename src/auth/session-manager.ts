@@ -1,0 +1,235 @@
+import { ErrorCode, GatewayError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { AuditStore } from '../stores/audit.store.js';
+import type { RefreshTokenRecord, RefreshTokensStore } from '../stores/refresh-tokens.store.js';
+import type { RevocationRecord, RevocationsStore } from '../stores/revocations.store.js';
+import type { RevokeReason, SessionRecord, SessionsStore } from '../stores/sessions.store.js';
+import type { UserRecord, UsersStore } from '../stores/users.store.js';
+import type { AccessTokens, IssuedAccessToken } from '../tokens/access-token.js';
+import { randomId } from '../tokens/ids.js';
+import { generateRefreshToken, isWellFormedRefreshToken, type RefreshTokenKeys } from '../tokens/refresh-token.js';
+import { coarseAddress } from './client-address.js';
+import type { RevocationView } from './revocation-view.js';
+
+/** What the transport may record about the client, for the session list and the audit log. */
+export interface ClientInfo {
+  readonly userAgent: string | null;
+  readonly address: string | null;
+}
+
+/** A session's credentials as handed to the client: at login and at every refresh. */
+export interface IssuedSession {
+  readonly user: UserRecord;
+  readonly sessionId: string;
+  readonly accessToken: IssuedAccessToken;
+  readonly refreshToken: string;
+  readonly refreshTokenExpiresAt: Date;
+}
+
+export interface SessionManager {
+  start(user: UserRecord, client: ClientInfo): Promise<IssuedSession>;
+  /**
+   * Rotates a refresh token. Of any number of concurrent calls with one token exactly one rotation is stored;
+   * within the grace window the others (and retries) get the same successor; anything else presenting a
+   * rotated token revokes the session (REFRESH_TOKEN_REUSED).
+   */
+  refresh(refreshToken: string, client: ClientInfo): Promise<IssuedSession>;
+  /** The session a refresh token belongs to, if the token is live; for logout without an access token. */
+  sessionOf(refreshToken: string): Promise<{ sessionId: string; userId: string } | null>;
+  revoke(sessionId: string, reason: RevokeReason): Promise<boolean>;
+  /** Blocklists one access token until it expires (logout revokes its session too; this closes the gap at once). */
+  revokeAccessToken(tokenId: string, expiresAt: number): Promise<void>;
+  /** Every live session of a user except `exceptSessionId`; returns how many were revoked. */
+  revokeAll(userId: string, reason: RevokeReason, options?: { exceptSessionId?: string }): Promise<number>;
+  listActive(userId: string): Promise<SessionRecord[]>;
+  find(sessionId: string): Promise<SessionRecord | null>;
+}
+
+export interface SessionManagerDeps {
+  readonly users: UsersStore;
+  readonly sessions: SessionsStore;
+  readonly refreshTokens: RefreshTokensStore;
+  readonly revocations: RevocationsStore;
+  readonly view: RevocationView;
+  readonly audit: AuditStore;
+  readonly accessTokens: AccessTokens;
+  readonly refreshTokenKeys: RefreshTokenKeys;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly refreshTokenTtlSeconds: number;
+  readonly sessionMaxAgeSeconds: number;
+  readonly refreshGraceSeconds: number;
+  readonly accessTokenTtlSeconds: number;
+  readonly clockToleranceSeconds: number;
+}
+
+/** A second of slack for the whole-second rounding of `iat` and `exp`. */
+const ROUNDING_MS = 1000;
+
+const invalidRefreshToken = (): GatewayError => new GatewayError(ErrorCode.REFRESH_TOKEN_INVALID);
+
+export function createSessionManager(deps: SessionManagerDeps): SessionManager {
+  const { users, sessions, refreshTokens, revocations, view, audit, accessTokens, refreshTokenKeys: keys, logger, now } = deps;
+
+  async function issue(user: UserRecord, session: { id: string; expiresAt: Date }, refreshToken: string, refreshTokenExpiresAt: Date): Promise<IssuedSession> {
+    const accessToken = await accessTokens.issue({
+      userId: user.id,
+      sessionId: session.id,
+      roles: user.roles,
+      notAfter: Math.floor(session.expiresAt.getTime() / 1000),
+    });
+    return { user, sessionId: session.id, accessToken, refreshToken, refreshTokenExpiresAt };
+  }
+
+  function idleExpiry(at: number, sessionExpiresAt: Date): Date {
+    return new Date(Math.min(at + deps.refreshTokenTtlSeconds * 1000, sessionExpiresAt.getTime()));
+  }
+
+  async function start(user: UserRecord, client: ClientInfo): Promise<IssuedSession> {
+    const at = now();
+    const session: SessionRecord = {
+      id: randomId(),
+      userId: user.id,
+      createdAt: new Date(at),
+      lastUsedAt: new Date(at),
+      expiresAt: new Date(at + deps.sessionMaxAgeSeconds * 1000),
+      revokedAt: null,
+      userAgent: client.userAgent,
+      clientAddress: coarseAddress(client.address),
+    };
+    await sessions.create(session);
+    const refreshToken = generateRefreshToken();
+    const expiresAt = idleExpiry(at, session.expiresAt);
+    await refreshTokens.insert({
+      tokenHash: keys.hash(refreshToken),
+      sessionId: session.id,
+      userId: user.id,
+      generation: 0,
+      expiresAt,
+      sessionExpiresAt: session.expiresAt,
+      createdAt: new Date(at),
+    });
+    return issue(user, session, refreshToken, expiresAt);
+  }
+
+  /** The presented token's record and its live session and user, or REFRESH_TOKEN_INVALID. */
+  async function load(refreshToken: string, at: Date): Promise<{ record: RefreshTokenRecord; session: SessionRecord; user: UserRecord }> {
+    if (!isWellFormedRefreshToken(refreshToken)) throw invalidRefreshToken();
+    const record = await refreshTokens.findActive(keys.hash(refreshToken), at);
+    if (!record) throw invalidRefreshToken();
+    const [session, user] = await Promise.all([sessions.find(record.sessionId), users.findById(record.userId)]);
+    // The session record is the authority on revocation: deleting a session's tokens is not atomic on every
+    // server, so a token that slipped past the delete still finds its session revoked here.
+    if (!session || session.revokedAt !== null || session.expiresAt <= at || view.isSessionRevoked(session.id)) {
+      throw invalidRefreshToken();
+    }
+    if (!user) {
+      await revoke(session.id, 'user-deleted');
+      throw invalidRefreshToken();
+    }
+    return { record, session, user };
+  }
+
+  async function refresh(refreshToken: string, client: ClientInfo): Promise<IssuedSession> {
+    const at = now();
+    const { record, session, user } = await load(refreshToken, new Date(at));
+    const successor = keys.successor(refreshToken);
+    const successorHash = keys.hash(successor);
+    const expiresAt = idleExpiry(at, session.expiresAt);
+    const inserted = await refreshTokens.insert({
+      tokenHash: successorHash,
+      sessionId: session.id,
+      userId: user.id,
+      generation: record.generation + 1,
+      expiresAt,
+      sessionExpiresAt: session.expiresAt,
+      createdAt: new Date(at),
+    });
+    if (inserted === 'inserted') {
+      await sessions.touch(session.id, new Date(at)).catch((error: unknown) => logger.warn({ err: error }, 'could not record session use'));
+      return issue(user, session, successor, expiresAt);
+    }
+
+    // Somebody already rotated this token. The honest case: it is the immediate predecessor of the current
+    // token (its successor has not been rotated in turn) and the rotation is recent. Then this caller gets the
+    // very same successor. Everything else is reuse of a spent token: a theft signal.
+    const existing = await refreshTokens.findActive(successorHash, new Date(at));
+    if (existing && at - existing.createdAt.getTime() <= deps.refreshGraceSeconds * 1000) {
+      const rotatedAgain = await refreshTokens.findActive(keys.hash(keys.successor(successor)), new Date(at));
+      if (!rotatedAgain) return issue(user, session, successor, existing.expiresAt);
+    }
+    await revoke(session.id, 'refresh-token-reused');
+    await audit
+      .record({
+        type: 'refresh-token-reused',
+        userId: user.id,
+        sessionId: session.id,
+        at: new Date(at),
+        clientAddress: coarseAddress(client.address),
+        userAgent: client.userAgent,
+        detail: `generation ${record.generation} presented after its successor was used or its grace ended`,
+      })
+      .catch((error: unknown) => logger.error({ err: error }, 'could not write an audit event'));
+    logger.warn({ sessionId: session.id, userId: user.id, generation: record.generation }, 'refresh token reused: session revoked');
+    throw new GatewayError(ErrorCode.REFRESH_TOKEN_REUSED);
+  }
+
+  async function sessionOf(refreshToken: string): Promise<{ sessionId: string; userId: string } | null> {
+    if (!isWellFormedRefreshToken(refreshToken)) return null;
+    const record = await refreshTokens.findActive(keys.hash(refreshToken), new Date(now()));
+    return record ? { sessionId: record.sessionId, userId: record.userId } : null;
+  }
+
+  async function revoke(sessionId: string, reason: RevokeReason): Promise<boolean> {
+    const at = now();
+    // Order matters. The session record first: from then on no refresh succeeds. Then the blocklist entry,
+    // which makes every gateway refuse the session's access tokens. The token records last: they are only
+    // garbage once the session is revoked.
+    const wasLive = await sessions.revoke(sessionId, new Date(at), reason);
+    const entry: RevocationRecord = {
+      kind: 'session',
+      id: sessionId,
+      at: new Date(at),
+      // The last access token of this session was issued at the latest now; it is accepted until its expiry
+      // plus the clock tolerance. After that the entry protects nothing.
+      expiresAt: new Date(at + (deps.accessTokenTtlSeconds + deps.clockToleranceSeconds) * 1000 + ROUNDING_MS),
+    };
+    await revocations.add(entry);
+    view.record([entry]);
+    await refreshTokens.deleteBySession(sessionId);
+    return wasLive;
+  }
+
+  async function revokeAccessToken(tokenId: string, expiresAt: number): Promise<void> {
+    const at = now();
+    const entry: RevocationRecord = {
+      kind: 'token',
+      id: tokenId,
+      at: new Date(at),
+      expiresAt: new Date(Math.max(expiresAt * 1000, at) + deps.clockToleranceSeconds * 1000 + ROUNDING_MS),
+    };
+    await revocations.add(entry);
+    view.record([entry]);
+  }
+
+  async function revokeAll(userId: string, reason: RevokeReason, options: { exceptSessionId?: string } = {}): Promise<number> {
+    const live = await sessions.listActive(userId, new Date(now()));
+    let revoked = 0;
+    for (const session of live) {
+      if (session.id === options.exceptSessionId) continue;
+      if (await revoke(session.id, reason)) revoked++;
+    }
+    return revoked;
+  }
+
+  return {
+    start,
+    refresh,
+    sessionOf,
+    revoke,
+    revokeAccessToken,
+    revokeAll,
+    listActive: (userId: string): Promise<SessionRecord[]> => sessions.listActive(userId, new Date(now())),
+    find: (sessionId: string): Promise<SessionRecord | null> => sessions.find(sessionId),
+  };
+}

@@ -1,0 +1,38 @@
+import { Field, ID, ObjectType } from 'type-graphql';
+import type { SessionRecord } from '../../stores/sessions.store.js';
+
+@ObjectType({ description: 'A signed-in session: one login and the refresh tokens rotated from it.' })
+export class Session {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  @Field(() => Date, { description: 'The last login or refresh.' })
+  lastUsedAt!: Date;
+
+  @Field(() => Date, { description: 'The absolute end; refreshing never moves it.' })
+  expiresAt!: Date;
+
+  @Field(() => String, { nullable: true })
+  userAgent!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The network it signed in from (/24 or /48), not the exact address.' })
+  clientAddress!: string | null;
+
+  @Field(() => Boolean, { description: 'True for the session of the access token making this request.' })
+  current!: boolean;
+
+  static from(record: SessionRecord, currentSessionId: string): Session {
+    return Object.assign(new Session(), {
+      id: record.id,
+      createdAt: record.createdAt,
+      lastUsedAt: record.lastUsedAt,
+      expiresAt: record.expiresAt,
+      userAgent: record.userAgent,
+      clientAddress: record.clientAddress,
+      current: record.id === currentSessionId,
+    });
+  }
+}
