@@ -41,6 +41,7 @@ export async function connectDatabase(config: Config, logger: Logger): Promise<D
     })
     .asPromise();
   const sweepers: NodeJS.Timeout[] = [];
+  const swept: string[] = [];
 
   async function expireByField(collection: Collection, field: string): Promise<'ttl-index' | 'sweeper'> {
     try {
@@ -58,7 +59,12 @@ export async function connectDatabase(config: Config, logger: Logger): Promise<D
     const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
     timer.unref();
     sweepers.push(timer);
-    logger.info({ collection: collection.collectionName }, 'server has no TTL indexes; expired documents are swept every minute');
+    swept.push(collection.collectionName);
+    // Said once per process, not once per collection.
+    if (swept.length === 1) {
+      logger.warn('the database server has no TTL indexes (FerretDB 1.x answers NotImplemented); expired documents are deleted by a sweeper every minute instead');
+    }
+    logger.debug({ collection: collection.collectionName }, 'expiry sweeper started');
     return 'sweeper';
   }
 
