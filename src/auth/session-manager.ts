@@ -146,7 +146,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       createdAt: new Date(at),
     });
     if (inserted === 'inserted') {
-      await sessions.touch(session.id, new Date(at)).catch((error: unknown) => logger.warn({ err: error }, 'could not record session use'));
+      // A revoke since `load` deletes the session's token records, so this insert may even have won only because
+      // the successor it would have collided with was deleted. The session record decides, as in `load`; the
+      // same command stamps "last used".
+      if (!(await sessions.touch(session.id, new Date(at)))) throw invalidRefreshToken();
       return issue(user, session, successor, expiresAt);
     }
 
@@ -154,7 +157,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     // token (its successor has not been rotated in turn) and the rotation is recent. Then this caller gets the
     // very same successor. Everything else is reuse of a spent token: a theft signal.
     const existing = await refreshTokens.findActive(successorHash, new Date(at));
-    if (existing && at - existing.createdAt.getTime() <= deps.refreshGraceSeconds * 1000) {
+    if (existing && deps.refreshGraceSeconds > 0 && at - existing.createdAt.getTime() <= deps.refreshGraceSeconds * 1000) {
       const rotatedAgain = await refreshTokens.findActive(keys.hash(keys.successor(successor)), new Date(at));
       if (!rotatedAgain) return issue(user, session, successor, existing.expiresAt);
     }

@@ -20,8 +20,8 @@ export type RevokeReason = 'logout' | 'revoked-by-user' | 'revoked-by-admin' | '
 export interface SessionsStore {
   create(session: SessionRecord): Promise<void>;
   find(id: string): Promise<SessionRecord | null>;
-  /** Best effort: the "last used" shown in the session list. */
-  touch(id: string, at: Date): Promise<void>;
+  /** Stamps "last used" on a live session; false when the session is revoked or gone. */
+  touch(id: string, at: Date): Promise<boolean>;
   /** Marks the session revoked; true if this call found it live. Idempotent. */
   revoke(id: string, at: Date, reason: RevokeReason): Promise<boolean>;
   /** Live sessions of a user: not revoked, not past their absolute end. */
@@ -68,8 +68,9 @@ export async function createSessionsStore(database: Database): Promise<SessionsS
       const found = await sessions.findById(id).lean<SessionDocument>().exec();
       return found ? toRecord(found) : null;
     },
-    async touch(id: string, at: Date): Promise<void> {
-      await sessions.updateOne({ _id: id }, { $set: { lastUsedAt: at } }).exec();
+    async touch(id: string, at: Date): Promise<boolean> {
+      const result = await sessions.updateOne({ _id: id, revokedAt: null }, { $set: { lastUsedAt: at } }).exec();
+      return result.matchedCount > 0;
     },
     async revoke(id: string, at: Date, reason: RevokeReason): Promise<boolean> {
       const result = await sessions.updateOne({ _id: id, revokedAt: null }, { $set: { revokedAt: at, revokedReason: reason } }).exec();

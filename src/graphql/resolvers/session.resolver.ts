@@ -34,7 +34,7 @@ export class SessionResolver {
   })
   async refresh(@Args(() => RefreshArgs) args: RefreshArgs, @Ctx() context: GatewayContext): Promise<SessionPayload> {
     const refreshToken = args.refreshToken ?? context.refreshCookie ?? '';
-    const delivery = args.delivery ?? (args.refreshToken ? TokenDelivery.BODY : TokenDelivery.COOKIE);
+    const delivery = args.delivery ?? (typeof args.refreshToken === 'string' ? TokenDelivery.BODY : TokenDelivery.COOKIE);
     try {
       const session = await context.auth.refresh({ refreshToken, client: context.client });
       if (delivery === TokenDelivery.COOKIE) context.transport.setSessionCookies(session);
