@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServices } from '../../src/app.js';
+import { createServices, type Services } from '../../src/app.js';
 import { createLogger } from '../../src/logger.js';
 import { connectDatabase, type Database } from '../../src/stores/mongo.js';
 import { createRefreshTokensStore, type RefreshTokenRecord, type RefreshTokensStore } from '../../src/stores/refresh-tokens.store.js';
 import { randomId } from '../../src/tokens/ids.js';
-import { createRefreshTokenHasher, generateRefreshToken, type RefreshTokenHasher } from '../../src/tokens/refresh-token.js';
+import { createRefreshTokenKeys, generateRefreshToken, type RefreshTokenKeys } from '../../src/tokens/refresh-token.js';
 import type { Config } from '../../src/config/config.js';
 import { testConfig } from '../support/config.js';
 
@@ -17,11 +17,10 @@ function record(tokenHash: string, overrides: Partial<RefreshTokenRecord> = {}):
     tokenHash,
     sessionId: randomId(),
     userId: '0123456789abcdef01234567',
+    generation: 0,
     expiresAt: new Date(NOW.getTime() + HOUR),
     sessionExpiresAt: new Date(NOW.getTime() + 24 * HOUR),
     createdAt: new Date(NOW.getTime() - HOUR),
-    userAgent: 'vitest',
-    clientAddress: '127.0.0.1',
     ...overrides,
   };
 }
@@ -30,7 +29,7 @@ describe('refresh tokens store', () => {
   let config: Config;
   let database: Database;
   let tokens: RefreshTokensStore;
-  let hasher: RefreshTokenHasher;
+  let hasher: RefreshTokenKeys;
 
   const rawCollection = () => database.connection.db!.collection<{ _id: string }>('refresh_tokens');
 
@@ -38,7 +37,7 @@ describe('refresh tokens store', () => {
     config = testConfig();
     database = await connectDatabase(config, createLogger('silent'));
     tokens = await createRefreshTokensStore(database);
-    hasher = createRefreshTokenHasher(config.tokens.refreshTokenHashSecret);
+    hasher = createRefreshTokenKeys(config.tokens.refreshTokenHashSecret);
   });
   afterAll(async () => {
     await database?.connection.dropDatabase();
@@ -56,28 +55,50 @@ describe('refresh tokens store', () => {
     expect(await tokens.findActive(hasher.hash(generateRefreshToken()), NOW)).toBeNull();
   });
 
-  it('keeps a null user agent and client address as null', async () => {
+  it('keeps the generation it was given', async () => {
     const hash = hasher.hash(generateRefreshToken());
-    await tokens.insert(record(hash, { userAgent: null, clientAddress: null }));
-    expect(await tokens.findActive(hash, NOW)).toMatchObject({ userAgent: null, clientAddress: null });
+    await tokens.insert(record(hash, { generation: 7 }));
+    expect((await tokens.findActive(hash, NOW))?.generation).toBe(7);
   });
 
-  it('refuses a second insert of the same hash and keeps the first record', async () => {
+  it("answers 'inserted' for a new hash and 'exists' for a second insert of it, keeping the first record", async () => {
     const hash = hasher.hash(generateRefreshToken());
     const first = record(hash);
-    await tokens.insert(first);
-    await expect(tokens.insert(record(hash, { userId: 'ffffffffffffffffffffffff' }))).rejects.toMatchObject({ code: 11000 });
+    expect(await tokens.insert(first)).toBe('inserted');
+    expect(await tokens.insert(record(hash, { userId: 'ffffffffffffffffffffffff', generation: 1 }))).toBe('exists');
+    expect(await rawCollection().countDocuments({ _id: hash })).toBe(1);
     expect(await tokens.findActive(hash, NOW)).toEqual(first);
   });
 
-  it('lets exactly one of 20 concurrent inserts of the same hash win', async () => {
+  it("lets exactly one of 20 concurrent inserts of the same hash answer 'inserted'", async () => {
     const hash = hasher.hash(generateRefreshToken());
-    const candidates = Array.from({ length: 20 }, () => record(hash));
+    const candidates = Array.from({ length: 20 }, (_, index) => record(hash, { generation: index }));
     const results = await Promise.allSettled(candidates.map((candidate) => tokens.insert(candidate)));
-    const winners = results.flatMap((result, index) => (result.status === 'fulfilled' ? [candidates[index]] : []));
+    // A duplicate is an answer ('exists'), never an error.
+    expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+    const answers = results.map((result) => (result.status === 'fulfilled' ? result.value : 'rejected'));
+    const winners = candidates.filter((_, index) => answers[index] === 'inserted');
     expect(winners).toHaveLength(1);
+    expect(answers.filter((answer) => answer === 'exists')).toHaveLength(19);
     expect(await rawCollection().countDocuments({ _id: hash })).toBe(1);
-    expect((await tokens.findActive(hash, NOW))?.sessionId).toBe(winners[0]?.sessionId);
+    // The stored record is the winner's, not a loser's overwriting it.
+    expect(await tokens.findActive(hash, NOW)).toEqual(winners[0]);
+  });
+
+  it('deletes every record of one session and no other', async () => {
+    const sessionId = randomId();
+    const own = [hasher.hash(generateRefreshToken()), hasher.hash(generateRefreshToken()), hasher.hash(generateRefreshToken())];
+    const other = hasher.hash(generateRefreshToken());
+    for (const [generation, hash] of own.entries()) await tokens.insert(record(hash, { sessionId, generation }));
+    await tokens.insert(record(other));
+    expect(await rawCollection().countDocuments({ sessionId })).toBe(3);
+
+    await tokens.deleteBySession(sessionId);
+    expect(await rawCollection().countDocuments({ sessionId })).toBe(0);
+    for (const hash of own) expect(await tokens.findActive(hash, NOW)).toBeNull();
+    expect(await tokens.findActive(other, NOW)).not.toBeNull();
+    // Idempotent: nothing left to delete is not an error.
+    await expect(tokens.deleteBySession(sessionId)).resolves.toBeUndefined();
   });
 
   it('answers null for an expired record that is still in the collection', async () => {
@@ -128,30 +149,36 @@ describe('refresh tokens store', () => {
 });
 
 describe('refresh tokens after sign-in', () => {
-  let database: Database | undefined;
+  let services: Services | undefined;
 
   afterAll(async () => {
-    await database?.connection.dropDatabase();
-    await database?.close();
+    await services?.database.connection.dropDatabase();
+    await services?.close();
   });
 
   it('stores the HMAC of the returned refresh token and never the token itself', async () => {
     const config = testConfig();
-    const services = await createServices(config, createLogger('silent'), { now: () => NOW.getTime() });
-    database = services.database;
+    services = await createServices(config, createLogger('silent'), { now: () => NOW.getTime() });
+    const { database } = services;
     const password = 'correct horse battery staple';
     const user = await services.auth.createUser({ email: 'session@example.com', password, roles: [] });
 
     const result = await services.auth.signIn({ email: 'session@example.com', password, client: { userAgent: 'vitest', address: '127.0.0.1' } });
     expect(result.user.id).toBe(user.id);
 
-    const expectedHash = createRefreshTokenHasher(config.tokens.refreshTokenHashSecret).hash(result.refreshToken);
+    const keys = createRefreshTokenKeys(config.tokens.refreshTokenHashSecret);
+    const expectedHash = keys.hash(result.refreshToken);
     const documents = await database.connection.db!.collection<{ _id: string }>('refresh_tokens').find().toArray();
     expect(documents).toHaveLength(1);
-    expect(documents[0]).toMatchObject({ _id: expectedHash, sessionId: result.sessionId, userId: user.id });
+    expect(documents[0]).toMatchObject({ _id: expectedHash, sessionId: result.sessionId, userId: user.id, generation: 0 });
+    // Neither the token nor its (secret, derivable) successor is stored.
+    expect(Object.keys(documents[0] ?? {}).sort()).toEqual(['_id', 'createdAt', 'expiresAt', 'generation', 'sessionExpiresAt', 'sessionId', 'userId']);
     // Keyed: not a plain digest that anyone could compute from a leaked token.
     expect(documents[0]?._id).not.toBe(createHash('sha256').update(result.refreshToken).digest('base64url'));
-    for (const document of documents) expect(JSON.stringify(document)).not.toContain(result.refreshToken);
+    for (const document of documents) {
+      expect(JSON.stringify(document)).not.toContain(result.refreshToken);
+      expect(JSON.stringify(document)).not.toContain(keys.successor(result.refreshToken));
+    }
 
     // The token the client got is the one the store finds.
     const store = await createRefreshTokensStore(database);
