@@ -33,10 +33,10 @@ export interface RevocationViewOptions {
 }
 
 /**
- * Entries are polled by the writer's timestamp with this much overlap, so a writer whose clock is a little
+ * Entries are polled by the writer's timestamp with this much overlap, so a writer whose clock is up to 30 s
  * behind, or whose insert committed late, is still picked up. Entries are keyed, so overlap costs nothing.
  */
-const POLL_OVERLAP_MS = 5_000;
+const POLL_OVERLAP_MS = 30_000;
 const PURGE_EVERY_MS = 10_000;
 
 /**
