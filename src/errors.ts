@@ -21,7 +21,7 @@ export const ErrorCode = {
    * The whole session has been revoked; sign in again.
    */
   REFRESH_TOKEN_REUSED: 'REFRESH_TOKEN_REUSED',
-  /** The gateway cannot currently check revocations (its database is unreachable); retry shortly (HTTP 503). */
+  /** The gateway cannot currently check revocations (its database is unreachable); retry shortly. /readyz answers 503 meanwhile. */
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   /** An argument failed validation before any work was done. */
   BAD_USER_INPUT: 'BAD_USER_INPUT',

@@ -147,9 +147,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     });
     if (inserted === 'inserted') {
       // A revoke since `load` deletes the session's token records, so this insert may even have won only because
-      // the successor it would have collided with was deleted. The session record decides, as in `load`; the
-      // same command stamps "last used".
-      if (!(await sessions.touch(session.id, new Date(at)))) throw invalidRefreshToken();
+      // the successor it would have collided with was deleted. The session record decides, as in `load`.
+      const current = await sessions.find(session.id);
+      if (!current || current.revokedAt !== null || view.isSessionRevoked(session.id)) throw invalidRefreshToken();
       return issue(user, session, successor, expiresAt);
     }
 
@@ -185,10 +185,16 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   async function revoke(sessionId: string, reason: RevokeReason): Promise<boolean> {
     const at = now();
+    const existing = await sessions.find(sessionId);
+    if (!existing) return false;
+    const wasLive = existing.revokedAt === null;
+    // Every step is idempotent and repeated even for a session already marked revoked, so a revoke that failed
+    // halfway (database down after the first write) is completed by the next attempt.
     // Order matters. The session record first: from then on no refresh succeeds. Then the blocklist entry,
-    // which makes every gateway refuse the session's access tokens. The token records last: they are only
-    // garbage once the session is revoked.
-    const wasLive = await sessions.revoke(sessionId, new Date(at), reason);
+    // which makes every gateway refuse the session's access tokens; its unique insert also decides which of
+    // several concurrent revokes counts this session as ended. The token records last: they are only garbage
+    // once the session is revoked.
+    if (wasLive) await sessions.revoke(sessionId, new Date(at), reason);
     const entry: RevocationRecord = {
       kind: 'session',
       id: sessionId,
@@ -197,10 +203,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       // plus the clock tolerance. After that the entry protects nothing.
       expiresAt: new Date(at + (deps.accessTokenTtlSeconds + deps.clockToleranceSeconds) * 1000 + ROUNDING_MS),
     };
-    await revocations.add(entry);
+    const added = await revocations.add(entry);
     view.record([entry]);
     await refreshTokens.deleteBySession(sessionId);
-    return wasLive;
+    return wasLive && added === 'inserted';
   }
 
   async function revokeAccessToken(tokenId: string, expiresAt: number): Promise<void> {
@@ -218,11 +224,21 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   async function revokeAll(userId: string, reason: RevokeReason, options: { exceptSessionId?: string } = {}): Promise<number> {
     const live = await sessions.listActive(userId, new Date(now()));
     let revoked = 0;
+    // One at a time: a user has a handful of sessions, and each revoke is ordered internally.
     for (const session of live) {
       if (session.id === options.exceptSessionId) continue;
       if (await revoke(session.id, reason)) revoked++;
     }
     return revoked;
+  }
+
+  async function listActive(userId: string): Promise<SessionRecord[]> {
+    const live = await sessions.listActive(userId, new Date(now()));
+    const lastIssued = await refreshTokens.lastIssuedAt(live.map((session) => session.id));
+    return live.map((session) => {
+      const issued = lastIssued.get(session.id);
+      return issued && issued > session.lastUsedAt ? { ...session, lastUsedAt: issued } : session;
+    });
   }
 
   return {
@@ -232,7 +248,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     revoke,
     revokeAccessToken,
     revokeAll,
-    listActive: (userId: string): Promise<SessionRecord[]> => sessions.listActive(userId, new Date(now())),
+    listActive,
     find: (sessionId: string): Promise<SessionRecord | null> => sessions.find(sessionId),
   };
 }

@@ -28,6 +28,8 @@ export interface RefreshTokensStore {
   /** Unexpired only: expiry is checked here on read, whatever the TTL index or sweeper has done. */
   findActive(tokenHash: string, now: Date): Promise<RefreshTokenRecord | null>;
   deleteBySession(sessionId: string): Promise<void>;
+  /** For each session, when its newest token was issued: the session's "last used". */
+  lastIssuedAt(sessionIds: readonly string[]): Promise<Map<string, Date>>;
 }
 
 interface RefreshTokenDocument {
@@ -92,6 +94,16 @@ export async function createRefreshTokensStore(database: Database): Promise<Refr
     },
     async deleteBySession(sessionId: string): Promise<void> {
       await tokens.deleteMany({ sessionId }).exec();
+    },
+    async lastIssuedAt(sessionIds: readonly string[]): Promise<Map<string, Date>> {
+      const latest = new Map<string, Date>();
+      if (sessionIds.length === 0) return latest;
+      const found = await tokens.find({ sessionId: { $in: [...sessionIds] } }, { sessionId: 1, createdAt: 1 }).lean<Pick<RefreshTokenDocument, 'sessionId' | 'createdAt'>[]>().exec();
+      for (const { sessionId, createdAt } of found) {
+        const known = latest.get(sessionId);
+        if (!known || createdAt > known) latest.set(sessionId, createdAt);
+      }
+      return latest;
     },
   };
 }

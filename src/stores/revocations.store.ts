@@ -16,8 +16,11 @@ export interface RevocationRecord {
 }
 
 export interface RevocationsStore {
-  /** Idempotent: writing the same revocation twice keeps one entry. */
-  add(record: RevocationRecord): Promise<void>;
+  /**
+   * Idempotent: writing the same revocation twice keeps one entry. 'inserted' for exactly one of any number of
+   * concurrent writers (a unique `_id` insert), which is how a revoke knows it was the one that ended a session.
+   */
+  add(record: RevocationRecord): Promise<'inserted' | 'exists'>;
   listActive(now: Date): Promise<RevocationRecord[]>;
   listWrittenSince(since: Date, now: Date): Promise<RevocationRecord[]>;
 }
@@ -49,11 +52,13 @@ export async function createRevocationsStore(database: Database): Promise<Revoca
   await revocations.collection.createIndex({ at: 1 }, { name: 'at' });
 
   return {
-    async add(record: RevocationRecord): Promise<void> {
+    async add(record: RevocationRecord): Promise<'inserted' | 'exists'> {
       try {
         await revocations.collection.insertOne({ _id: `${record.kind}:${record.id}`, ...record } as never);
+        return 'inserted';
       } catch (error) {
         if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+        return 'exists';
       }
     },
     async listActive(now: Date): Promise<RevocationRecord[]> {

@@ -6,6 +6,7 @@ export interface SessionRecord {
   readonly id: string;
   readonly userId: string;
   readonly createdAt: Date;
+  /** The login or the latest refresh. */
   readonly lastUsedAt: Date;
   /** Absolute end, fixed at login. */
   readonly expiresAt: Date;
@@ -20,10 +21,12 @@ export type RevokeReason = 'logout' | 'revoked-by-user' | 'revoked-by-admin' | '
 export interface SessionsStore {
   create(session: SessionRecord): Promise<void>;
   find(id: string): Promise<SessionRecord | null>;
-  /** Stamps "last used" on a live session; false when the session is revoked or gone. */
-  touch(id: string, at: Date): Promise<boolean>;
-  /** Marks the session revoked; true if this call found it live. Idempotent. */
-  revoke(id: string, at: Date, reason: RevokeReason): Promise<boolean>;
+  /**
+   * Marks the session revoked. Idempotent. The only update a session document ever gets: on FerretDB an update
+   * rewrites the whole document from what it read, so any other concurrent update (a "last used" stamp, say)
+   * could write `revokedAt: null` back over a revoke. "Last used" is therefore read from the refresh tokens.
+   */
+  revoke(id: string, at: Date, reason: RevokeReason): Promise<void>;
   /** Live sessions of a user: not revoked, not past their absolute end. */
   listActive(userId: string, now: Date): Promise<SessionRecord[]>;
 }
@@ -68,13 +71,8 @@ export async function createSessionsStore(database: Database): Promise<SessionsS
       const found = await sessions.findById(id).lean<SessionDocument>().exec();
       return found ? toRecord(found) : null;
     },
-    async touch(id: string, at: Date): Promise<boolean> {
-      const result = await sessions.updateOne({ _id: id, revokedAt: null }, { $set: { lastUsedAt: at } }).exec();
-      return result.matchedCount > 0;
-    },
-    async revoke(id: string, at: Date, reason: RevokeReason): Promise<boolean> {
-      const result = await sessions.updateOne({ _id: id, revokedAt: null }, { $set: { revokedAt: at, revokedReason: reason } }).exec();
-      return result.modifiedCount > 0;
+    async revoke(id: string, at: Date, reason: RevokeReason): Promise<void> {
+      await sessions.updateOne({ _id: id, revokedAt: null }, { $set: { revokedAt: at, revokedReason: reason } }).exec();
     },
     async listActive(userId: string, now: Date): Promise<SessionRecord[]> {
       const found = await sessions.find({ userId, revokedAt: null, expiresAt: { $gt: now } }).sort({ createdAt: 1 }).lean<SessionDocument[]>().exec();
