@@ -7,7 +7,9 @@ export type { Logger };
  * Structured JSON logs. Anything that can carry a credential is redacted by path as a second line of defence:
  * the code never logs tokens, cookies or passwords on purpose, and these paths catch the accident.
  */
-export function createLogger(level: LogLevel): Logger {
+export function createLogger(level: LogLevel, options: { destination?: 'stdout' | 'stderr' } = {}): Logger {
+  // Synchronous writes: a process that exits right after logging (a refused start, the CLI) loses nothing.
+  const destination = pino.destination({ dest: options.destination === 'stderr' ? 2 : 1, sync: true });
   return pino({
     level,
     base: { service: 'portcullis' },
@@ -26,5 +28,5 @@ export function createLogger(level: LogLevel): Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  }, destination);
 }

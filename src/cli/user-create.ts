@@ -54,8 +54,9 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const password = await readPassword();
   const config = loadConfig(process.env);
-  // Progress goes to stderr; stdout carries only the result, for scripts.
-  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  // Logs go to stderr, and only errors unless asked for more: stdout carries only the result, for scripts.
+  const quiet = config.logLevel === 'info' || config.logLevel === 'warn';
+  const logger = createLogger(quiet ? 'error' : config.logLevel, { destination: 'stderr' });
   const { auth, database } = await createServices(config, logger);
   try {
     const user = await auth.createUser({ email: values.email, password, roles });
