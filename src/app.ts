@@ -12,6 +12,7 @@ import { authEndpointPlugin } from './graphql/auth-endpoint.plugin.js';
 import { createContextFactory, type GatewayContext } from './graphql/context.js';
 import { createFormatError } from './graphql/format-error.js';
 import { buildGatewaySchema } from './graphql/schema.js';
+import { createMetrics } from './http/metrics.js';
 import { createHttpApp } from './http/server.js';
 import type { Logger } from './logger.js';
 import { connectDatabase, type Database } from './stores/mongo.js';
@@ -20,7 +21,7 @@ import { createRefreshTokensStore } from './stores/refresh-tokens.store.js';
 import { createRevocationsStore } from './stores/revocations.store.js';
 import { createSessionsStore } from './stores/sessions.store.js';
 import { createUsersStore } from './stores/users.store.js';
-import { createAccessTokens } from './tokens/access-token.js';
+import { createAccessTokens, type AccessTokens } from './tokens/access-token.js';
 import { createKeyRing } from './tokens/keys.js';
 import { createRefreshTokenKeys } from './tokens/refresh-token.js';
 
@@ -47,6 +48,7 @@ export interface Services {
   readonly auth: AuthService;
   readonly database: Database;
   readonly view: RevocationView;
+  readonly accessTokens: AccessTokens;
   /** Stops polling and closes the database (and the embedded mongod, if any). */
   close(): Promise<void>;
 }
@@ -62,6 +64,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
     ttlSeconds: config.tokens.accessTokenTtlSeconds,
     clockToleranceSeconds: config.tokens.clockToleranceSeconds,
     now,
+    cacheSize: config.tokens.accessTokenCacheSize,
   });
   const database = await connectDatabase(config, logger);
   let view: RevocationView | undefined;
@@ -101,6 +104,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       auth,
       database,
       view: started,
+      accessTokens,
       async close(): Promise<void> {
         started.stop();
         await database.close();
@@ -116,7 +120,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
 export async function createApp(config: Config, logger: Logger, options: AppOptions = {}): Promise<App> {
   const now = options.now ?? Date.now;
   const services = await createServices(config, logger, options);
-  const { auth, database, view } = services;
+  const { auth, database, view, accessTokens } = services;
   const httpServer = createServer();
   const apollo = new ApolloServer<GatewayContext>({
     schema: buildGatewaySchema(),
@@ -132,7 +136,14 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
   await apollo.start();
   httpServer.on(
     'request',
-    createHttpApp({ apollo, contextFor: createContextFactory(auth), isReady: async () => view.isFresh() && (await database.ping()), logger, now }),
+    createHttpApp({
+      apollo,
+      contextFor: createContextFactory(auth),
+      isReady: async () => view.isFresh() && (await database.ping()),
+      metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens }) : undefined,
+      logger,
+      now,
+    }),
   );
   return {
     httpServer,

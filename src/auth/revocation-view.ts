@@ -16,6 +16,8 @@ export interface RevocationView {
   /** For /readyz: false while the view is too far behind to be trusted. */
   isFresh(): boolean;
   size(): number;
+  /** How long the load at start took, in milliseconds. */
+  initialLoadMs(): number;
 }
 
 export interface RevocationViewOptions {
@@ -55,6 +57,7 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let failing = false;
+  let initialLoadMs = 0;
 
   function record(entries: readonly RevocationRecord[]): void {
     for (const entry of entries) (entry.kind === 'session' ? sessions : tokens).set(entry.id, entry.expiresAt.getTime());
@@ -109,7 +112,9 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
     isSessionRevoked: (sessionId: string): boolean => isListed(sessions, sessionId, now()),
     record,
     async start(): Promise<void> {
+      const startedAt = performance.now();
       await sync();
+      initialLoadMs = performance.now() - startedAt;
       schedule();
     },
     stop(): void {
@@ -122,5 +127,6 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
     size(): number {
       return sessions.size + tokens.size;
     },
+    initialLoadMs: (): number => initialLoadMs,
   };
 }

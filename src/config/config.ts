@@ -24,7 +24,11 @@ export interface Config {
     readonly clockToleranceSeconds: number;
     /** How long the immediate predecessor of a refresh token still gets its successor back (0: never). */
     readonly refreshGraceSeconds: number;
+    /** Verified access tokens remembered per process (0: verify the signature on every request). */
+    readonly accessTokenCacheSize: number;
   };
+  /** Serve GET /metrics (Prometheus text). Off by default: it describes the deployment. */
+  readonly metricsEnabled: boolean;
   readonly revocations: {
     /** Past this, a gateway that cannot sync its revocation view refuses authenticated requests. */
     readonly maxLagSeconds: number;
@@ -70,6 +74,8 @@ const envSchema = z.object({
   CLOCK_TOLERANCE_SECONDS: seconds(0, 120).default(5),
   REFRESH_GRACE_SECONDS: seconds(0, 60).default(10),
   REVOCATION_MAX_LAG_SECONDS: seconds(1, 300).default(5),
+  ACCESS_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+  METRICS_ENABLED: flag.default(false),
   SIGNUP_ENABLED: flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -86,6 +92,8 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   CLOCK_TOLERANCE_SECONDS: 'use whole seconds from 0 to 120',
   REFRESH_GRACE_SECONDS: 'use whole seconds from 0 (no grace) to 60',
   REVOCATION_MAX_LAG_SECONDS: 'use whole seconds from 1 to 300',
+  ACCESS_TOKEN_CACHE_SIZE: 'use a whole number from 0 (no cache) to 1000000',
+  METRICS_ENABLED: 'use true or false',
   SIGNUP_ENABLED: 'use true or false',
   LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
 };
@@ -187,7 +195,9 @@ export function loadConfig(env: Env): Config {
       sessionMaxAgeSeconds: valid.SESSION_MAX_AGE_SECONDS,
       clockToleranceSeconds: valid.CLOCK_TOLERANCE_SECONDS,
       refreshGraceSeconds: valid.REFRESH_GRACE_SECONDS,
+      accessTokenCacheSize: valid.ACCESS_TOKEN_CACHE_SIZE,
     },
+    metricsEnabled: valid.METRICS_ENABLED,
     revocations: { maxLagSeconds: valid.REVOCATION_MAX_LAG_SECONDS },
     signUpEnabled: valid.SIGNUP_ENABLED,
     logLevel: valid.LOG_LEVEL,

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { expressMiddleware } from '@as-integrations/express5';
 import type { ApolloServer } from '@apollo/server';
+import type { Registry } from 'prom-client';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { ClientInfo } from '../auth/auth-service.js';
 import { ErrorCode, publicMessage } from '../errors.js';
@@ -17,6 +18,8 @@ export interface HttpAppDeps {
   readonly contextFor: (request: RequestCredentials) => Promise<GatewayContext>;
   /** Database reachable and revocation view fresh: what /readyz reports. */
   readonly isReady: () => Promise<boolean>;
+  /** Served at GET /metrics when present. */
+  readonly metrics: Registry | undefined;
   readonly logger: Logger;
   readonly now: () => number;
 }
@@ -32,6 +35,13 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     const ready = await deps.isReady();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable' });
   });
+
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.contentType).send(await metrics.metrics());
+    });
+  }
 
   const graphql = (endpoint: Endpoint): express.RequestHandler =>
     expressMiddleware(deps.apollo, {

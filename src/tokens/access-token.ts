@@ -1,4 +1,5 @@
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { TokenRejection } from '../errors.js';
 import { randomId } from './ids.js';
 import { ACCESS_TOKEN_ALGORITHM, type KeyRing } from './keys.js';
@@ -40,15 +41,25 @@ export interface AccessTokenOptions {
   readonly clockToleranceSeconds: number;
   /** Milliseconds since the epoch; injected so tests move time instead of sleeping. */
   readonly now: () => number;
+  /** How many verified tokens to remember (0: verify every time). */
+  readonly cacheSize: number;
 }
 
 export interface AccessTokens {
   issue(subject: { userId: string; sessionId: string; roles: readonly string[]; notAfter?: number }): Promise<IssuedAccessToken>;
   verify(token: string): Promise<AccessTokenVerification>;
+  cacheStats(): { readonly hits: number; readonly misses: number; readonly size: number };
 }
 
 export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   const { keys, issuer, audience, ttlSeconds, clockToleranceSeconds, now } = options;
+  // Verified tokens by their exact string. A signature check costs 30-130 us; a lookup well under one. Only
+  // genuine tokens are stored (garbage is cheap to refuse and must not evict real entries), and every hit
+  // still has its expiry checked against the clock, so an entry can never extend a token's life. The revocation
+  // view is consulted on every request by the caller, cached or not.
+  const cache = options.cacheSize > 0 ? new LRUCache<string, AccessTokenClaims>({ max: options.cacheSize }) : undefined;
+  let hits = 0;
+  let misses = 0;
 
   async function issue(subject: { userId: string; sessionId: string; roles: readonly string[]; notAfter?: number }): Promise<IssuedAccessToken> {
     const issuedAt = Math.floor(now() / 1000);
@@ -70,6 +81,25 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
 
   async function verify(token: string): Promise<AccessTokenVerification> {
     if (token.length > MAX_ACCESS_TOKEN_LENGTH || !COMPACT_JWS.test(token)) return invalid();
+    const cached = cache?.get(token);
+    if (cached) {
+      hits++;
+      if (now() / 1000 >= cached.expiresAt + clockToleranceSeconds) {
+        cache?.delete(token);
+        return { ok: false, reason: TokenRejection.TOKEN_EXPIRED };
+      }
+      return { ok: true, claims: cached };
+    }
+    misses++;
+    const result = await verifyFully(token);
+    if (result.ok && cache) {
+      // lru-cache's own TTL runs on real time; it bounds memory, while the check above decides validity.
+      cache.set(token, result.claims, { ttl: Math.max(1, (result.claims.expiresAt + clockToleranceSeconds) * 1000 - now()) });
+    }
+    return result;
+  }
+
+  async function verifyFully(token: string): Promise<AccessTokenVerification> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(
@@ -100,7 +130,11 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     return claims ? { ok: true, claims } : invalid();
   }
 
-  return { issue, verify };
+  return {
+    issue,
+    verify,
+    cacheStats: () => ({ hits, misses, size: cache?.size ?? 0 }),
+  };
 }
 
 function invalid(): AccessTokenVerification {

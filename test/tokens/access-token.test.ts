@@ -48,6 +48,8 @@ describe('access tokens', () => {
       ttlSeconds: TTL_SECONDS,
       clockToleranceSeconds: TOLERANCE_SECONDS,
       now: () => clock,
+      // As in production: every attack below is verified through the cache path too.
+      cacheSize: 1000,
     });
   });
   beforeEach(() => {
@@ -144,7 +146,7 @@ describe('access tokens', () => {
       const first = await createKeyRing(secret);
       const second = await createKeyRing(secret);
       expect(second.current.kid).toBe(first.current.kid);
-      const options = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, clockToleranceSeconds: TOLERANCE_SECONDS, now: () => clock };
+      const options = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, clockToleranceSeconds: TOLERANCE_SECONDS, now: () => clock, cacheSize: 0 };
       const { token } = await createAccessTokens({ ...options, keys: first }).issue({ userId: 'u', sessionId: 's', roles: [] });
       expect((await createAccessTokens({ ...options, keys: second }).verify(token)).ok).toBe(true);
     });
@@ -159,7 +161,7 @@ describe('access tokens', () => {
 
       // A forger who knows nothing signs with 32 zero bytes; a ring rebuilt from the same secret must refuse that.
       const rebuilt = await createKeyRing(secret);
-      const verifier = createAccessTokens({ keys: rebuilt, issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, clockToleranceSeconds: TOLERANCE_SECONDS, now: () => clock });
+      const verifier = createAccessTokens({ keys: rebuilt, issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, clockToleranceSeconds: TOLERANCE_SECONDS, now: () => clock, cacheSize: 0 });
       const zeroKeyForgery = await sign(header({ kid: rebuilt.current.kid }), claims({ roles: ['ADMIN'] }), new Uint8Array(32));
       expect(await verifier.verify(zeroKeyForgery)).toEqual(INVALID);
     });
@@ -223,7 +225,7 @@ describe('access tokens', () => {
   describe('signature', () => {
     it('rejects a token issued by a key ring with another secret', async () => {
       const otherRing = await createKeyRing(new Secret(randomBytes(32)));
-      const forger = createAccessTokens({ keys: otherRing, issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, clockToleranceSeconds: TOLERANCE_SECONDS, now: () => clock });
+      const forger = createAccessTokens({ keys: otherRing, issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, clockToleranceSeconds: TOLERANCE_SECONDS, now: () => clock, cacheSize: 0 });
       const { token } = await forger.issue({ userId: 'user-1', sessionId: 'session-1', roles: ['ADMIN'] });
       expect(await tokens.verify(token)).toEqual(INVALID);
     });
@@ -465,5 +467,73 @@ describe('access tokens', () => {
       const { token } = await issue();
       expect(isWellFormedRefreshToken(token)).toBe(false);
     });
+  });
+});
+
+describe('the verified-token cache', () => {
+  const options = (cacheSize: number, now: () => number): Parameters<typeof createAccessTokens>[0] => ({
+    keys: ring,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    ttlSeconds: TTL_SECONDS,
+    clockToleranceSeconds: TOLERANCE_SECONDS,
+    now,
+    cacheSize,
+  });
+  let ring: KeyRing;
+  beforeAll(async () => {
+    ring = await createKeyRing(new Secret(randomBytes(32)));
+  });
+
+  it('answers a second verification of the same token from the cache', async () => {
+    const tokens = createAccessTokens(options(10, () => START_MS));
+    const { token } = await tokens.issue({ userId: 'u', sessionId: 's', roles: [] });
+    expect((await tokens.verify(token)).ok).toBe(true);
+    expect((await tokens.verify(token)).ok).toBe(true);
+    expect(tokens.cacheStats()).toMatchObject({ hits: 1, misses: 1, size: 1 });
+  });
+
+  it('still expires a cached token when the clock passes exp plus the tolerance', async () => {
+    let clock = START_MS;
+    const tokens = createAccessTokens(options(10, () => clock));
+    const { token, claims } = await tokens.issue({ userId: 'u', sessionId: 's', roles: [] });
+    expect((await tokens.verify(token)).ok).toBe(true);
+    clock = (claims.expiresAt + TOLERANCE_SECONDS - 1) * 1000;
+    expect((await tokens.verify(token)).ok).toBe(true);
+    clock = (claims.expiresAt + TOLERANCE_SECONDS) * 1000;
+    expect(await tokens.verify(token)).toEqual(EXPIRED);
+    expect(tokens.cacheStats().size).toBe(0);
+  });
+
+  it('refuses a one-character variant of a cached token', async () => {
+    const tokens = createAccessTokens(options(10, () => START_MS));
+    const { token } = await tokens.issue({ userId: 'u', sessionId: 's', roles: [] });
+    await tokens.verify(token);
+    const last = token.at(-2) === 'A' ? 'B' : 'A';
+    expect(await tokens.verify(`${token.slice(0, -2)}${last}${token.at(-1)}`)).toEqual(INVALID);
+  });
+
+  it('never stores a refused token, so garbage cannot evict genuine entries', async () => {
+    const tokens = createAccessTokens(options(2, () => START_MS));
+    const { token } = await tokens.issue({ userId: 'u', sessionId: 's', roles: [] });
+    await tokens.verify(token);
+    for (let i = 0; i < 20; i++) await tokens.verify(`${token.slice(0, -4)}${i.toString().padStart(4, 'x')}`);
+    expect(tokens.cacheStats().size).toBe(1);
+    await tokens.verify(token);
+    expect(tokens.cacheStats().hits).toBe(1);
+  });
+
+  it('holds at most cacheSize entries', async () => {
+    const tokens = createAccessTokens(options(3, () => START_MS));
+    for (let i = 0; i < 10; i++) await tokens.verify((await tokens.issue({ userId: `u${i}`, sessionId: 's', roles: [] })).token);
+    expect(tokens.cacheStats().size).toBe(3);
+  });
+
+  it('verifies every time with a cache size of 0', async () => {
+    const tokens = createAccessTokens(options(0, () => START_MS));
+    const { token } = await tokens.issue({ userId: 'u', sessionId: 's', roles: [] });
+    await tokens.verify(token);
+    await tokens.verify(token);
+    expect(tokens.cacheStats()).toMatchObject({ hits: 0, misses: 2, size: 0 });
   });
 });
