@@ -188,6 +188,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const existing = await sessions.find(sessionId);
     if (!existing) return false;
     const wasLive = existing.revokedAt === null;
+    const entryLifetimeMs = (deps.accessTokenTtlSeconds + deps.clockToleranceSeconds) * 1000 + ROUNDING_MS;
+    if (!wasLive && existing.revokedAt.getTime() + entryLifetimeMs <= at) {
+      // Revoked long ago: every access token it had is expired, and its blocklist entry with them.
+      await refreshTokens.deleteBySession(sessionId);
+      return false;
+    }
     // Every step is idempotent and repeated even for a session already marked revoked, so a revoke that failed
     // halfway (database down after the first write) is completed by the next attempt.
     // Order matters. The session record first: from then on no refresh succeeds. Then the blocklist entry,
@@ -201,12 +207,14 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       at: new Date(at),
       // The last access token of this session was issued at the latest now; it is accepted until its expiry
       // plus the clock tolerance. After that the entry protects nothing.
-      expiresAt: new Date(at + (deps.accessTokenTtlSeconds + deps.clockToleranceSeconds) * 1000 + ROUNDING_MS),
+      expiresAt: new Date(at + entryLifetimeMs),
     };
+    // Of concurrent revokes of one session exactly one inserts the entry: that one counts it as ended (its own
+    // reading of revokedAt may already show another caller's write).
     const added = await revocations.add(entry);
     view.record([entry]);
     await refreshTokens.deleteBySession(sessionId);
-    return wasLive && added === 'inserted';
+    return added === 'inserted';
   }
 
   async function revokeAccessToken(tokenId: string, expiresAt: number): Promise<void> {
