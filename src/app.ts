@@ -11,6 +11,7 @@ import type { Config } from './config/config.js';
 import { authEndpointPlugin } from './graphql/auth-endpoint.plugin.js';
 import { createContextFactory, type GatewayContext } from './graphql/context.js';
 import { createFormatError } from './graphql/format-error.js';
+import { graphqlLimits } from './graphql/limits.js';
 import { buildGatewaySchema } from './graphql/schema.js';
 import { createMetrics } from './http/metrics.js';
 import { createHttpApp } from './http/server.js';
@@ -40,6 +41,11 @@ export interface App {
   readonly view: RevocationView;
   stop(): Promise<void>;
 }
+
+/** Node's default is 16 KiB; a cookie jar plus a Bearer token fits in a quarter of that. */
+const MAX_HEADER_BYTES = 8 * 1024;
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 15_000;
 
 /** Polling period of the revocation view: revocations reach every instance within about this, plus a query. */
 const REVOCATION_POLL_MS = 250;
@@ -121,14 +127,27 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
   const now = options.now ?? Date.now;
   const services = await createServices(config, logger, options);
   const { auth, database, view, accessTokens } = services;
-  const httpServer = createServer();
+  const httpServer = createServer({ maxHeaderSize: MAX_HEADER_BYTES });
+  // Slow clients are cut off: a request must arrive whole within these, so idle sockets cannot pile up.
+  httpServer.headersTimeout = HEADERS_TIMEOUT_MS;
+  httpServer.requestTimeout = REQUEST_TIMEOUT_MS;
+  const production = config.env === 'production';
+  const limits = graphqlLimits({ hideSuggestions: production });
   const apollo = new ApolloServer<GatewayContext>({
     schema: buildGatewaySchema(),
     formatError: createFormatError(logger),
     includeStacktraceInErrorResponses: false,
-    introspection: config.env !== 'production',
+    introspection: config.introspectionEnabled,
+    hideSchemaDetailsFromClientErrors: production,
+    allowBatchedHttpRequests: false,
+    validationRules: limits.validationRules,
     // Apollo's default landing page loads script from a CDN; a page that holds credentials must not.
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled(), authEndpointPlugin()],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+      authEndpointPlugin(),
+      ...limits.plugins,
+    ],
     logger,
     // main.ts owns the signals and stops Apollo, the database and the embedded mongod in order.
     stopOnTerminationSignals: false,
@@ -141,6 +160,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       contextFor: createContextFactory(auth),
       isReady: async () => view.isFresh() && (await database.ping()),
       metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens }) : undefined,
+      allowedOrigins: config.allowedOrigins,
       logger,
       now,
     }),

@@ -27,6 +27,8 @@ export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   /** The request cannot be served as sent (e.g. a non-auth operation sent to /graphql/auth). */
   BAD_REQUEST: 'BAD_REQUEST',
+  /** A browser request from an origin that is not allowed (HTTP 403): cross-site request forgery or a misconfigured ALLOWED_ORIGINS. */
+  CSRF_REJECTED: 'CSRF_REJECTED',
   /** The request body is over the size limit (HTTP 413). */
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** No such HTTP route (HTTP 404). */
@@ -58,6 +60,7 @@ const publicMessages: Record<ErrorCode, string> = {
   SERVICE_UNAVAILABLE: 'The service is temporarily unavailable. Try again shortly.',
   BAD_USER_INPUT: 'The input is not valid.',
   BAD_REQUEST: 'The request cannot be served as sent.',
+  CSRF_REJECTED: 'Cross-origin request refused.',
   PAYLOAD_TOO_LARGE: 'The request body is too large.',
   NOT_FOUND: 'Not found.',
   SIGNUP_DISABLED: 'Sign-up is not available.',

@@ -29,6 +29,13 @@ export interface Config {
   };
   /** Serve GET /metrics (Prometheus text). Off by default: it describes the deployment. */
   readonly metricsEnabled: boolean;
+  /**
+   * Browser origins (scheme://host[:port]) allowed to call the gateway with credentials: CORS answers them, and
+   * a cross-origin POST from any other origin is refused (CSRF_REJECTED). Same-origin requests need no entry.
+   */
+  readonly allowedOrigins: readonly string[];
+  /** Schema introspection; on in development, off in production unless set. */
+  readonly introspectionEnabled: boolean;
   readonly revocations: {
     /** Past this, a gateway that cannot sync its revocation view refuses authenticated requests. */
     readonly maxLagSeconds: number;
@@ -76,6 +83,12 @@ const envSchema = z.object({
   REVOCATION_MAX_LAG_SECONDS: seconds(1, 300).default(5),
   ACCESS_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
   METRICS_ENABLED: flag.default(false),
+  ALLOWED_ORIGINS: z
+    .string()
+    .transform((text) => text.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s*]+$/, 'each origin must be scheme://host[:port], no path, no wildcard')))
+    .default([]),
+  INTROSPECTION_ENABLED: flag.optional(),
   SIGNUP_ENABLED: flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -94,6 +107,8 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   REVOCATION_MAX_LAG_SECONDS: 'use whole seconds from 1 to 300',
   ACCESS_TOKEN_CACHE_SIZE: 'use a whole number from 0 (no cache) to 1000000',
   METRICS_ENABLED: 'use true or false',
+  ALLOWED_ORIGINS: 'a comma-separated list such as https://app.example.com,https://admin.example.com',
+  INTROSPECTION_ENABLED: 'use true or false',
   SIGNUP_ENABLED: 'use true or false',
   LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
 };
@@ -198,6 +213,8 @@ export function loadConfig(env: Env): Config {
       accessTokenCacheSize: valid.ACCESS_TOKEN_CACHE_SIZE,
     },
     metricsEnabled: valid.METRICS_ENABLED,
+    allowedOrigins: valid.ALLOWED_ORIGINS,
+    introspectionEnabled: valid.INTROSPECTION_ENABLED ?? valid.NODE_ENV !== 'production',
     revocations: { maxLagSeconds: valid.REVOCATION_MAX_LAG_SECONDS },
     signUpEnabled: valid.SIGNUP_ENABLED,
     logLevel: valid.LOG_LEVEL,

@@ -7,6 +7,7 @@ import type { ClientInfo } from '../auth/auth-service.js';
 import { ErrorCode, publicMessage } from '../errors.js';
 import type { Endpoint, GatewayContext, RequestCredentials } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
+import { corsPolicy, originCheck, securityHeaders } from './security.js';
 import { API_PATH, AUTH_PATH, clearedSessionCookies, readAccessToken, readRefreshCookie, sessionCookies } from './cookies.js';
 
 /** GraphQL requests are small; anything larger is refused before it is parsed. */
@@ -20,6 +21,7 @@ export interface HttpAppDeps {
   readonly isReady: () => Promise<boolean>;
   /** Served at GET /metrics when present. */
   readonly metrics: Registry | undefined;
+  readonly allowedOrigins: readonly string[];
   readonly logger: Logger;
   readonly now: () => number;
 }
@@ -27,6 +29,7 @@ export interface HttpAppDeps {
 export function createHttpApp(deps: HttpAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders());
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -64,12 +67,13 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 
   const noStore: express.RequestHandler = (_req, res, next) => {
     // Answers are per user and may carry tokens: no cache anywhere may keep them.
-    res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    res.set({ 'Cache-Control': 'no-store' });
     next();
   };
   const json = express.json({ limit: MAX_BODY });
-  app.all(API_PATH, noStore, json, graphql('api'));
-  app.all(AUTH_PATH, noStore, json, graphql('auth'));
+  const guard = [corsPolicy(deps.allowedOrigins), originCheck(deps.allowedOrigins), noStore, json];
+  app.all(API_PATH, ...guard, graphql('api'));
+  app.all(AUTH_PATH, ...guard, graphql('auth'));
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: publicMessage(ErrorCode.NOT_FOUND), extensions: { code: ErrorCode.NOT_FOUND } }] });
