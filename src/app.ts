@@ -4,6 +4,7 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { createAuthService, type AuthService } from './auth/auth-service.js';
+import { createLoginThrottle } from './auth/login-throttle.js';
 import { createPasswordHasher, type PasswordHasher } from './auth/password.js';
 import { createRevocationView, type RevocationView } from './auth/revocation-view.js';
 import { createSessionManager } from './auth/session-manager.js';
@@ -18,6 +19,7 @@ import { createHttpApp } from './http/server.js';
 import type { Logger } from './logger.js';
 import { connectDatabase, type Database } from './stores/mongo.js';
 import { createAuditStore } from './stores/audit.store.js';
+import { createRateLimitsStore } from './stores/rate-limits.store.js';
 import { createRefreshTokensStore } from './stores/refresh-tokens.store.js';
 import { createRevocationsStore } from './stores/revocations.store.js';
 import { createSessionsStore } from './stores/sessions.store.js';
@@ -101,6 +103,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       sessions,
       view,
       passwords: options.passwords ?? createPasswordHasher(),
+      throttle: createLoginThrottle(await createRateLimitsStore(database)),
       accessTokens,
       signUpEnabled: config.signUpEnabled,
       now,

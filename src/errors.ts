@@ -29,6 +29,8 @@ export const ErrorCode = {
   BAD_REQUEST: 'BAD_REQUEST',
   /** A browser request from an origin that is not allowed (HTTP 403): cross-site request forgery or a misconfigured ALLOWED_ORIGINS. */
   CSRF_REJECTED: 'CSRF_REJECTED',
+  /** Too many attempts; `extensions.retryAfterSeconds` says when to try again. */
+  RATE_LIMITED: 'RATE_LIMITED',
   /** The request body is over the size limit (HTTP 413). */
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** No such HTTP route (HTTP 404). */
@@ -61,6 +63,7 @@ const publicMessages: Record<ErrorCode, string> = {
   BAD_USER_INPUT: 'The input is not valid.',
   BAD_REQUEST: 'The request cannot be served as sent.',
   CSRF_REJECTED: 'Cross-origin request refused.',
+  RATE_LIMITED: 'Too many attempts. Try again later.',
   PAYLOAD_TOO_LARGE: 'The request body is too large.',
   NOT_FOUND: 'Not found.',
   SIGNUP_DISABLED: 'Sign-up is not available.',
@@ -77,6 +80,8 @@ export interface GatewayErrorOptions {
   readonly detail?: string;
   readonly reason?: TokenRejection;
   readonly field?: string;
+  /** With RATE_LIMITED. */
+  readonly retryAfterSeconds?: number;
 }
 
 /**
@@ -87,6 +92,7 @@ export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly reason: TokenRejection | undefined;
   readonly field: string | undefined;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
     super(options.detail ?? (options.reason ? tokenMessages[options.reason] : publicMessages[code]));
@@ -94,6 +100,7 @@ export class GatewayError extends Error {
     this.code = code;
     this.reason = options.reason;
     this.field = options.field;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -3,6 +3,7 @@ import type { SessionRecord } from '../stores/sessions.store.js';
 import { EmailTakenError, type UserRecord, type UsersStore } from '../stores/users.store.js';
 import type { AccessTokens } from '../tokens/access-token.js';
 import { checkEmail, checkNewPassword, checkPasswordForSignIn } from './credentials.js';
+import type { LoginThrottle } from './login-throttle.js';
 import type { PasswordHasher } from './password.js';
 import type { RevocationView } from './revocation-view.js';
 import { Role } from './roles.js';
@@ -33,7 +34,7 @@ export interface AuthService {
    * Creates an account when sign-up is enabled. It answers the same whether or not the email is taken (the
    * caller then signs in), so sign-up cannot be used to find out who has an account.
    */
-  signUp(input: { email: string; password: string }): Promise<void>;
+  signUp(input: { email: string; password: string; client: ClientInfo }): Promise<void>;
   /** For the CLI and administrators: unlike signUp it reports a taken email. */
   createUser(input: { email: string; password: string; roles: readonly Role[] }): Promise<UserRecord>;
   authenticate(accessToken: string | undefined): Promise<Viewer>;
@@ -47,7 +48,7 @@ export interface AuthService {
   logoutEverywhere(viewer: SignedInViewer): Promise<number>;
   revokeUserSessions(userId: string): Promise<number>;
   /** Checks the current password, stores the new one, and ends every other session of the user. */
-  changePassword(viewer: SignedInViewer, input: { currentPassword: string; newPassword: string }): Promise<number>;
+  changePassword(viewer: SignedInViewer, input: { currentPassword: string; newPassword: string; client: ClientInfo }): Promise<number>;
   getUser(userId: string): Promise<UserRecord | null>;
   listUsers(options: { limit: number }): Promise<UserRecord[]>;
 }
@@ -57,6 +58,7 @@ export interface AuthServiceDeps {
   readonly sessions: SessionManager;
   readonly view: RevocationView;
   readonly passwords: PasswordHasher;
+  readonly throttle: LoginThrottle;
   readonly accessTokens: AccessTokens;
   readonly signUpEnabled: boolean;
   readonly now: () => number;
@@ -67,23 +69,27 @@ const UNAVAILABLE: Viewer = Object.freeze({ kind: 'unavailable' });
 const REVOKED: Viewer = Object.freeze({ kind: 'rejected', reason: TokenRejection.TOKEN_INVALID });
 
 export function createAuthService(deps: AuthServiceDeps): AuthService {
-  const { users, sessions, view, passwords, accessTokens, now } = deps;
+  const { users, sessions, view, passwords, throttle, accessTokens, now } = deps;
 
   async function signIn(input: { email: string; password: string; client: ClientInfo }): Promise<IssuedSession> {
     const email = checkEmail(input.email);
     checkPasswordForSignIn(input.password);
+    // Counted before the password is checked, for known and unknown emails alike.
+    await throttle.beforeAttempt(email, input.client.address);
     const found = await users.findWithPasswordHash(email);
     // Unknown email and wrong password take one argon2 verify each and end in one error: neither the answer
     // nor its timing tells an attacker which accounts exist.
     const valid = found ? await passwords.verify(found.passwordHash, input.password) : await passwords.verifyNothing(input.password);
     if (!found || !valid) throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
+    await throttle.afterSuccess(email, input.client.address);
     return sessions.start(found.user, input.client);
   }
 
-  async function signUp(input: { email: string; password: string }): Promise<void> {
+  async function signUp(input: { email: string; password: string; client: ClientInfo }): Promise<void> {
     if (!deps.signUpEnabled) throw new GatewayError(ErrorCode.SIGNUP_DISABLED);
     const email = checkEmail(input.email);
     checkNewPassword(input.password);
+    await throttle.beforeAddressAttempt(input.client.address);
     // Hash before looking: a taken email costs the same time as a new one.
     const passwordHash = await passwords.hash(input.password);
     try {
@@ -138,10 +144,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     await sessions.revoke(sessionId, 'revoked-by-user');
   }
 
-  async function changePassword(viewer: SignedInViewer, input: { currentPassword: string; newPassword: string }): Promise<number> {
+  async function changePassword(viewer: SignedInViewer, input: { currentPassword: string; newPassword: string; client: ClientInfo }): Promise<number> {
     checkPasswordForSignIn(input.currentPassword);
     checkNewPassword(input.newPassword);
     const user = await users.findById(viewer.userId);
+    // A stolen session must not become an unthrottled oracle for the current password.
+    if (user) await throttle.beforeAttempt(user.email, input.client.address);
     const found = user ? await users.findWithPasswordHash(user.email) : null;
     const valid = found ? await passwords.verify(found.passwordHash, input.currentPassword) : false;
     if (!found || !valid) throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);

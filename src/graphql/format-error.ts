@@ -31,6 +31,7 @@ export function createFormatError(logger: Logger): (formatted: GraphQLFormattedE
           code: original.code,
           ...(original.reason && { reason: original.reason }),
           ...(original.field && { field: original.field }),
+          ...(original.retryAfterSeconds !== undefined && { retryAfterSeconds: original.retryAfterSeconds }),
         },
       };
     }

@@ -24,7 +24,7 @@ export class SessionResolver {
       'Creates an account when sign-up is enabled (SIGNUP_DISABLED otherwise). Answers true whether or not the email was already registered; then sign in with `login`.',
   })
   async signUp(@Args(() => SignUpArgs) args: SignUpArgs, @Ctx() context: GatewayContext): Promise<boolean> {
-    await context.auth.signUp({ email: args.email, password: args.password });
+    await context.auth.signUp({ email: args.email, password: args.password, client: context.client });
     return true;
   }
 

@@ -44,6 +44,6 @@ export class SessionsResolver {
       'Changes my password after checking the current one (INVALID_CREDENTIALS if wrong) and ends every other session of mine; returns how many were ended.',
   })
   async changePassword(@Args(() => ChangePasswordArgs) args: ChangePasswordArgs, @Ctx() context: GatewayContext): Promise<number> {
-    return context.auth.changePassword(requireViewer(context.viewer, []), args);
+    return context.auth.changePassword(requireViewer(context.viewer, []), { ...args, client: context.client });
   }
 }
