@@ -102,7 +102,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       users,
       sessions,
       view,
-      passwords: options.passwords ?? createPasswordHasher(),
+      passwords: options.passwords ?? createPasswordHasher(config.argon2),
       throttle: createLoginThrottle(await createRateLimitsStore(database)),
       accessTokens,
       signUpEnabled: config.signUpEnabled,

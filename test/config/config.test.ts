@@ -360,3 +360,35 @@ describe('development secrets', () => {
     expect(Buffer.from(config.tokens.jwtSecret.bytes()).toString('base64url')).toBe(jwt);
   });
 });
+
+describe('argon2id parameters', () => {
+  it('defaults to the OWASP minimum: m=19 MiB, t=2, p=1', () => {
+    expect(loadConfig(envWith()).argon2).toEqual({ memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+  });
+
+  it('refuses parameters below the OWASP minimum, naming each', () => {
+    const found = names(problemsFor(envWith({ ARGON2_MEMORY_KIB: '4096', ARGON2_TIME_COST: '1', ARGON2_PARALLELISM: '0' })));
+    expect(found).toEqual(expect.arrayContaining(['ARGON2_MEMORY_KIB', 'ARGON2_TIME_COST', 'ARGON2_PARALLELISM']));
+  });
+
+  it('accepts stronger parameters', () => {
+    expect(loadConfig(envWith({ ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '3', ARGON2_PARALLELISM: '2' })).argon2).toEqual({
+      memoryCost: 65_536,
+      timeCost: 3,
+      parallelism: 2,
+    });
+  });
+});
+
+describe('ALLOWED_ORIGINS', () => {
+  it('reads a comma-separated list of exact origins', () => {
+    expect(loadConfig(envWith({ ALLOWED_ORIGINS: 'https://app.example.com, http://localhost:3000' })).allowedOrigins).toEqual([
+      'https://app.example.com',
+      'http://localhost:3000',
+    ]);
+  });
+
+  it.each(['*', 'https://*.example.com', 'https://app.example.com/path', 'app.example.com'])('refuses %s', (origin) => {
+    expect(names(problemsFor(envWith({ ALLOWED_ORIGINS: origin })))).toContain('ALLOWED_ORIGINS');
+  });
+});
