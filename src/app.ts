@@ -48,6 +48,8 @@ export interface App {
 const MAX_HEADER_BYTES = 8 * 1024;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 15_000;
+/** How often Node enforces the two timeouts above; its default (30 s) would let a slow client linger 40 s. */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 /** Polling period of the revocation view: revocations reach every instance within about this, plus a query. */
 const REVOCATION_POLL_MS = 250;
@@ -130,7 +132,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
   const now = options.now ?? Date.now;
   const services = await createServices(config, logger, options);
   const { auth, database, view, accessTokens } = services;
-  const httpServer = createServer({ maxHeaderSize: MAX_HEADER_BYTES });
+  const httpServer = createServer({ maxHeaderSize: MAX_HEADER_BYTES, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS });
   // Slow clients are cut off: a request must arrive whole within these, so idle sockets cannot pile up.
   httpServer.headersTimeout = HEADERS_TIMEOUT_MS;
   httpServer.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -143,6 +145,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     introspection: config.introspectionEnabled,
     hideSchemaDetailsFromClientErrors: production,
     allowBatchedHttpRequests: false,
+    parseOptions: limits.parseOptions,
     validationRules: limits.validationRules,
     // Apollo's default landing page loads script from a CDN; a page that holds credentials must not.
     plugins: [

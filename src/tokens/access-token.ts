@@ -15,6 +15,9 @@ export const MAX_ACCESS_TOKEN_LENGTH = 4096;
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
+/** 9999-12-31T23:59:59Z: the last NumericDate that Date, ISO 8601 and BSON all represent. */
+const LAST_NUMERIC_DATE = 253_402_300_799;
+
 export interface AccessTokenClaims {
   readonly userId: string;
   readonly sessionId: string;
@@ -100,6 +103,9 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   }
 
   async function verifyFully(token: string): Promise<AccessTokenVerification> {
+    // Decoders ignore the unused low bits of a segment's last character, so each token would have other
+    // spellings (e.g. of its signature) that verify too. Only the canonical spelling, the one we issue, counts.
+    if (!token.split('.').every((part) => Buffer.from(part, 'base64url').toString('base64url') === part)) return invalid();
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(
@@ -145,9 +151,14 @@ function invalid(): AccessTokenVerification {
 function readClaims(payload: JWTPayload): AccessTokenClaims | undefined {
   const { sub, sid, jti, iat, exp, roles } = payload as JWTPayload & { sid?: unknown; roles?: unknown };
   if (!isId(sub) || !isId(sid) || !isId(jti)) return undefined;
-  if (typeof iat !== 'number' || typeof exp !== 'number') return undefined;
+  if (!isNumericDate(iat) || !isNumericDate(exp)) return undefined;
   if (!Array.isArray(roles) || roles.length > 32 || !roles.every((role) => typeof role === 'string' && role.length <= 64)) return undefined;
   return { userId: sub, sessionId: sid, tokenId: jti, roles: roles as string[], issuedAt: iat, expiresAt: exp };
+}
+
+/** Times we could have issued: jose accepts any JSON number (1e308, Infinity from 1e309), which no Date can hold. */
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && value >= 0 && value <= LAST_NUMERIC_DATE;
 }
 
 function isId(value: unknown): value is string {
