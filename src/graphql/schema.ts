@@ -1,5 +1,5 @@
 import { getDirective, printSchemaWithDirectives } from '@graphql-tools/utils';
-import type { GraphQLSchema } from 'graphql';
+import { specifiedDirectives, type GraphQLSchema } from 'graphql';
 import { buildSchemaSync } from 'type-graphql';
 import { ErrorCode, GatewayError } from '../errors.js';
 import { AUTHORIZED, authorizedDirective, enforceAuthorized } from './authorized.js';
@@ -17,7 +17,8 @@ export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze(['Mutation.lo
 export function buildGatewaySchema(): GraphQLSchema {
   const schema = buildSchemaSync({
     resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver],
-    directives: [authorizedDirective],
+    // type-graphql replaces graphql-js's directives with this list: keep @include, @skip, @deprecated and the rest.
+    directives: [...specifiedDirectives, authorizedDirective],
     validate: false,
     // type-graphql's own @Authorized is not how this gateway guards fields (see graphql/authorized.ts); if
     // somebody uses it by mistake it denies rather than running unchecked.

@@ -29,6 +29,8 @@ export interface HttpAppDeps {
 export function createHttpApp(deps: HttpAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  // Every GraphQL answer is no-store; an ETag would only invite revalidation requests.
+  app.set('etag', false);
   app.use(securityHeaders());
 
   app.get('/healthz', (_req, res) => {
@@ -71,7 +73,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     next();
   };
   const json = express.json({ limit: MAX_BODY });
-  const guard = [corsPolicy(deps.allowedOrigins), originCheck(deps.allowedOrigins), noStore, json];
+  const guard = [noStore, corsPolicy(deps.allowedOrigins), originCheck(deps.allowedOrigins), json];
   app.all(API_PATH, ...guard, graphql('api'));
   app.all(AUTH_PATH, ...guard, graphql('auth'));
 

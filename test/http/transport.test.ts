@@ -52,6 +52,12 @@ describe('HTTP transport', () => {
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
+  it('supports the specified directives @include and @skip', async () => {
+    const body = JSON.stringify({ query: '{ a: __typename @include(if: true) b: __typename @skip(if: true) }' });
+    const response = await fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(await response.json()).toEqual({ data: { a: 'Query' } });
+  });
+
   it('answers an unknown path with 404 NOT_FOUND', async () => {
     const response = await fetch(`${gateway.url}/nope`);
     expect(response.status).toBe(404);
