@@ -1,0 +1,36 @@
+/** What one run of the bench does; everything that differs between `--smoke` and a real run is here. */
+export interface BenchOptions {
+  readonly smoke: boolean;
+  /** Seconds of every autocannon run (and of the raw argon2 and latency-probe phases). */
+  readonly durationSeconds: number;
+  /** Warm-up before the measured runs of each gateway, so the JIT and caches are not part of the first figure. */
+  readonly warmupSeconds: number;
+  readonly reachTrials: number;
+  readonly seededRevocations: number;
+  readonly resultsFile: string;
+}
+
+const USAGE = 'usage: npm run bench [-- --smoke] [-- --duration SECONDS]';
+
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  let smoke = false;
+  let duration: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--smoke') smoke = true;
+    else if (arg === '--duration' || arg?.startsWith('--duration=')) {
+      const text = arg === '--duration' ? argv[++i] : arg.slice('--duration='.length);
+      duration = Number(text);
+      if (!Number.isFinite(duration) || duration <= 0) throw new Error(`--duration needs a positive number of seconds, got ${String(text)}\n${USAGE}`);
+    } else if (arg === '--help' || arg === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else {
+      throw new Error(`unknown argument ${String(arg)}\n${USAGE}`);
+    }
+  }
+  // The smoke only proves that every phase still runs (CI): about a second each, tiny data, no goals.
+  return smoke
+    ? { smoke, durationSeconds: duration ?? 1, warmupSeconds: 0.5, reachTrials: 3, seededRevocations: 1_000, resultsFile: 'bench/results.smoke.json' }
+    : { smoke, durationSeconds: duration ?? 10, warmupSeconds: 2, reachTrials: 30, seededRevocations: 100_000, resultsFile: 'bench/results.json' };
+}

@@ -1,0 +1,137 @@
+/**
+ * `npm run bench`: starts real gateways as child processes on a database of this run, drives them from this
+ * process, prints a table and writes bench/results.json (bench/results.smoke.json with --smoke). Every figure
+ * with a reference is shown against that reference measured in the same run: on a shared machine absolute
+ * numbers move from run to run, ratios much less. See README "Performance".
+ */
+import { writeFileSync } from 'node:fs';
+import { loginForAccessCookie, signUpUsers, type Credentials } from './client.js';
+import { openBenchDatabase } from './database.js';
+import { measureOverhead } from './figures/auth-overhead.js';
+import { LOGIN_CONNECTIONS, measureLogin } from './figures/login.js';
+import { measureMemory } from './figures/memory.js';
+import { measureReach } from './figures/reach.js';
+import { measureRefresh } from './figures/refresh.js';
+import { generateSecrets, killGatewaysNow, markGatewaysStopping, startGateway, type GatewayProcess } from './gateway.js';
+import { commandDelta, scrapeMetrics } from './metrics.js';
+import { parseOptions } from './options.js';
+import { Problems } from './problems.js';
+import { buildReport, describeMachine, describeSource, renderTable } from './report.js';
+
+/** Undone in reverse order on every way out: gateways stopped, databases dropped, embedded server stopped. */
+const cleanups: Array<() => Promise<void>> = [];
+
+let cleaning: Promise<void> | undefined;
+
+/** One cleanup however many ways out are taken at once (Ctrl-C also makes the running phase fail). */
+function cleanUp(): Promise<void> {
+  cleaning ??= (async (): Promise<void> => {
+    for (let step = cleanups.pop(); step; step = cleanups.pop()) {
+      await step().catch((error: unknown) => console.error('bench: cleanup step failed:', error instanceof Error ? error.message : error));
+    }
+  })();
+  return cleaning;
+}
+
+const log = (message: string): void => console.error(`bench: ${message}`);
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const problems = new Problems(!options.smoke);
+  const began = performance.now();
+
+  log(`database: ${process.env['MONGODB_URI'] ? 'MONGODB_URI' : 'starting mongodb-memory-server'}`);
+  const database = await openBenchDatabase();
+  cleanups.push(() => database.close());
+  const secrets = generateSecrets();
+  const launch = async (gatewayOptions: Parameters<typeof startGateway>[0]): Promise<GatewayProcess> => {
+    const gateway = await startGateway(gatewayOptions);
+    cleanups.push(() => gateway.stop());
+    return gateway;
+  };
+
+  // Two instances on one database: the default configuration, and the same with the verified-token cache off
+  // (the "before" of figure 1). Together they are also instances B and A of figure 5.
+  log('starting gateways');
+  const mainUri = database.uriFor('main');
+  const [cacheOn, cacheOff] = await Promise.all([
+    launch({ name: 'cache-on', mongodbUri: mainUri, secrets }),
+    launch({ name: 'cache-off', mongodbUri: mainUri, secrets, env: { ACCESS_TOKEN_CACHE_SIZE: '0' } }),
+  ]);
+  // The cache-off instance serves only database-free queries until figure 5: what it sends to the database
+  // meanwhile is its background work alone (revocation polling, expiry sweeps), over minutes rather than seconds.
+  const backgroundStart = await scrapeMetrics(cacheOff.origin);
+  const users = await signUpUsers(cacheOn.origin, LOGIN_CONNECTIONS);
+  const user = users[0] as Credentials;
+  const cookie = await loginForAccessCookie(cacheOn.origin, user);
+  const storedHash = await database.passwordHashOf('main', user.email);
+
+  log('1-2. authenticated vs anonymous queries, database commands');
+  const overheadOn = await measureOverhead({ gateway: cacheOn, label: 'cache on', cookie, expectCache: true, options, problems });
+  const overheadOff = await measureOverhead({ gateway: cacheOff, label: 'cache off', cookie, expectCache: false, options, problems });
+  log('3. login throughput and login storm');
+  const login = await measureLogin({ gateway: cacheOn, users, storedHash, cookie, options, problems });
+  log('4. refresh rotations');
+  const refresh = await measureRefresh({ gateway: cacheOn, users, options, problems });
+  const background = commandDelta(backgroundStart, await scrapeMetrics(cacheOff.origin));
+  if (background.requests > 0) problems.report('background', `${background.requests} database commands not explained by polling or sweeping: ${JSON.stringify(background.byCommand)}`);
+  log('5. revocation reach');
+  // B is the default configuration, whose cache holds the token when the logout happens.
+  const reach = await measureReach({ a: cacheOff, b: cacheOn, user, trials: options.reachTrials, problems });
+  await Promise.all([cacheOn.stop(), cacheOff.stop()]);
+  log(`6. memory with ${options.seededRevocations.toLocaleString('en-US')} revocations`);
+  const memory = await measureMemory({ database, secrets, count: options.seededRevocations, launch, problems });
+
+  const figures = { cacheOn: overheadOn, cacheOff: overheadOff, background, login, refresh, reach, memory };
+  const { rows, goals } = buildReport(figures);
+  const machine = describeMachine();
+  const table = renderTable(rows);
+  const elapsedSeconds = (performance.now() - began) / 1000;
+  console.log(table);
+  console.log(
+    `\nMachine: ${machine.cpus} × ${machine.model}, ${machine.totalMemoryGiB} GiB, ${machine.os}, Node ${machine.node}. ` +
+      `Database: ${database.source} (${JSON.stringify(database.server)}). ${options.durationSeconds} s per run; bench took ${elapsedSeconds.toFixed(0)} s.`,
+  );
+  if (options.smoke) console.log('Smoke run: durations and data are tiny; the figures are not meaningful and no goal is asserted.');
+  else console.log(`Goals met: ${goals.filter((goal) => goal.met).length} of ${goals.length}.`);
+  if (problems.list.length > 0) console.log(`Problems:\n${problems.list.map((line) => `  - ${line}`).join('\n')}`);
+
+  const results = {
+    date: new Date().toISOString(),
+    mode: options.smoke ? 'smoke' : 'full',
+    options,
+    machine,
+    source: describeSource(),
+    database: { source: database.source, server: database.server },
+    elapsedSeconds,
+    goals,
+    table: rows,
+    problems: problems.list,
+    figures,
+  };
+  writeFileSync(options.resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  log(`wrote ${options.resultsFile}`);
+}
+
+let interrupted = false;
+process.on('SIGINT', () => {
+  // Repeats are ignored, not taken as "exit now": tsx's CLI relays the terminal's Ctrl-C a second time when this
+  // process is slow to acknowledge the first (it is busy driving load), and the cleanup is bounded anyway.
+  if (interrupted) return;
+  interrupted = true;
+  markGatewaysStopping();
+  log('interrupted; stopping gateways and dropping the bench databases');
+  void cleanUp().finally(() => process.exit(130));
+});
+process.on('exit', killGatewaysNow);
+
+main()
+  .then(cleanUp)
+  .then(
+    () => process.exit(0),
+    async (error: unknown) => {
+      if (!interrupted) console.error(`bench: FAILED — ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      await cleanUp();
+      process.exit(interrupted ? 130 : 1);
+    },
+  );
