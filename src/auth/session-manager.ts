@@ -1,7 +1,7 @@
 import { ErrorCode, GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditStore } from '../stores/audit.store.js';
-import type { RefreshTokenRecord, RefreshTokensStore } from '../stores/refresh-tokens.store.js';
+import type { RefreshTokensStore } from '../stores/refresh-tokens.store.js';
 import type { RevocationRecord, RevocationsStore } from '../stores/revocations.store.js';
 import type { RevokeReason, SessionRecord, SessionsStore } from '../stores/sessions.store.js';
 import type { UserRecord, UsersStore } from '../stores/users.store.js';
@@ -112,46 +112,43 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return issue(user, session, refreshToken, expiresAt);
   }
 
-  /** The presented token's record and its live session and user, or REFRESH_TOKEN_INVALID. */
-  async function load(refreshToken: string, at: Date): Promise<{ record: RefreshTokenRecord; session: SessionRecord; user: UserRecord }> {
+  async function refresh(refreshToken: string, client: ClientInfo): Promise<IssuedSession> {
+    const at = now();
     if (!isWellFormedRefreshToken(refreshToken)) throw invalidRefreshToken();
-    const record = await refreshTokens.findActive(keys.hash(refreshToken), at);
+    // Round trip 1: the presented token.
+    const record = await refreshTokens.findActive(keys.hash(refreshToken), new Date(at));
     if (!record) throw invalidRefreshToken();
-    const [session, user] = await Promise.all([sessions.find(record.sessionId), users.findById(record.userId)]);
-    // The session record is the authority on revocation: deleting a session's tokens is not atomic on every
-    // server, so a token that slipped past the delete still finds its session revoked here.
-    if (!session || session.revokedAt !== null || session.expiresAt <= at || view.isSessionRevoked(session.id)) {
+    const successor = keys.successor(refreshToken);
+    const successorHash = keys.hash(successor);
+    const expiresAt = idleExpiry(at, record.sessionExpiresAt);
+    // Round trip 2: the successor's insert, which decides the one rotation, together with the reads that may
+    // still refuse it. A successor inserted for a session that turns out to be ended is garbage nobody can use:
+    // every refresh checks the session, and the TTL index removes it.
+    const [inserted, session, user] = await Promise.all([
+      refreshTokens.insert({
+        tokenHash: successorHash,
+        sessionId: record.sessionId,
+        userId: record.userId,
+        generation: record.generation + 1,
+        expiresAt,
+        sessionExpiresAt: record.sessionExpiresAt,
+        createdAt: new Date(at),
+      }),
+      sessions.find(record.sessionId),
+      users.findById(record.userId),
+    ]);
+    // The session record is the authority on revocation (deleting a session's tokens is not atomic on every
+    // server, so a token that slipped past the delete still finds its session revoked here); the in-memory view
+    // also catches a revoke made through this process while the reads were in flight. A revoke elsewhere that
+    // lands after the reads is enforced like any revocation: within the view's reach, and at the next refresh.
+    if (!session || session.revokedAt !== null || session.expiresAt.getTime() <= at || view.isSessionRevoked(session.id)) {
       throw invalidRefreshToken();
     }
     if (!user) {
       await revoke(session.id, 'user-deleted');
       throw invalidRefreshToken();
     }
-    return { record, session, user };
-  }
-
-  async function refresh(refreshToken: string, client: ClientInfo): Promise<IssuedSession> {
-    const at = now();
-    const { record, session, user } = await load(refreshToken, new Date(at));
-    const successor = keys.successor(refreshToken);
-    const successorHash = keys.hash(successor);
-    const expiresAt = idleExpiry(at, session.expiresAt);
-    const inserted = await refreshTokens.insert({
-      tokenHash: successorHash,
-      sessionId: session.id,
-      userId: user.id,
-      generation: record.generation + 1,
-      expiresAt,
-      sessionExpiresAt: session.expiresAt,
-      createdAt: new Date(at),
-    });
-    if (inserted === 'inserted') {
-      // A revoke since `load` deletes the session's token records, so this insert may even have won only because
-      // the successor it would have collided with was deleted. The session record decides, as in `load`.
-      const current = await sessions.find(session.id);
-      if (!current || current.revokedAt !== null || view.isSessionRevoked(session.id)) throw invalidRefreshToken();
-      return issue(user, session, successor, expiresAt);
-    }
+    if (inserted === 'inserted') return issue(user, session, successor, expiresAt);
 
     // Somebody already rotated this token. The honest case: it is the immediate predecessor of the current
     // token (its successor has not been rotated in turn) and the rotation is recent. Then this caller gets the
