@@ -75,14 +75,16 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const email = checkEmail(input.email);
     checkPasswordForSignIn(input.password);
     // Counted before the password is checked, for known and unknown emails alike.
-    await throttle.beforeAttempt(email, input.client.address);
-    const found = await users.findWithPasswordHash(email);
+    const [ticket, found] = await Promise.all([throttle.beforeAttempt(email, input.client.address), users.findWithPasswordHash(email)]);
     // Unknown email and wrong password take one argon2 verify each and end in one error: neither the answer
     // nor its timing tells an attacker which accounts exist.
     const valid = found ? await passwords.verify(found.passwordHash, input.password) : await passwords.verifyNothing(input.password);
-    if (!found || !valid) throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
-    await throttle.afterSuccess(email, input.client.address);
-    return sessions.start(found.user, input.client);
+    if (!found || !valid) {
+      await throttle.afterFailure(ticket);
+      throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
+    }
+    const [session] = await Promise.all([sessions.start(found.user, input.client), throttle.afterSuccess(ticket)]);
+    return session;
   }
 
   async function signUp(input: { email: string; password: string; client: ClientInfo }): Promise<void> {
@@ -149,10 +151,14 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     checkNewPassword(input.newPassword);
     const user = await users.findById(viewer.userId);
     // A stolen session must not become an unthrottled oracle for the current password.
-    if (user) await throttle.beforeAttempt(user.email, input.client.address);
+    const ticket = user ? await throttle.beforeAttempt(user.email, input.client.address) : null;
     const found = user ? await users.findWithPasswordHash(user.email) : null;
     const valid = found ? await passwords.verify(found.passwordHash, input.currentPassword) : false;
-    if (!found || !valid) throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
+    if (!found || !valid) {
+      if (ticket) await throttle.afterFailure(ticket);
+      throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
+    }
+    if (ticket) await throttle.afterSuccess(ticket);
     await users.updatePassword(viewer.userId, await passwords.hash(input.newPassword), new Date(now()));
     return sessions.revokeAll(viewer.userId, 'password-changed', { exceptSessionId: viewer.sessionId });
   }

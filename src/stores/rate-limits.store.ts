@@ -1,4 +1,4 @@
-import { RateLimiterMemory, RateLimiterMongo, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterMongo, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Database } from './mongo.js';
 
 export interface LimiterSpec {
@@ -8,13 +8,28 @@ export interface LimiterSpec {
   readonly durationSeconds: number;
 }
 
-/** A counter per key: spend a point per attempt; refused for `retryAfterMs` once the points are spent. */
+export type Attempt =
+  | { readonly allowed: true; /** Failures already recorded in the shared store for this key. */ readonly sharedFailures: number }
+  | { readonly allowed: false; readonly retryAfterMs: number };
+
+/**
+ * A failure counter per key, in two places: MongoDB (shared by every instance, kept across restarts) and this
+ * process (exact under bursts). rate-limiter-flexible's $inc upserts are atomic on MongoDB but read-then-write
+ * on FerretDB 1.x, where concurrent failures can be undercounted; the in-process count cannot be, so a burst
+ * against one instance is bounded on any server.
+ */
 export interface Limiter {
-  consume(key: string): Promise<{ readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number }>;
-  /** Gives one point back (an attempt that turned out not to count). */
-  refund(key: string): Promise<void>;
-  /** Forgets the key (e.g. after a successful login). */
-  reset(key: string): Promise<void>;
+  /**
+   * Counts the attempt in this process and reads the shared count: one read, no write, on the happy path.
+   * Refused when either count is spent.
+   */
+  begin(key: string): Promise<Attempt>;
+  /** The attempt failed: it counts in the shared store too. */
+  recordFailure(key: string): Promise<void>;
+  /** The attempt should not count after all: gives this process's point back. */
+  forgetAttempt(key: string): Promise<void>;
+  /** Starts the key over. The shared store is written only when it holds failures. */
+  reset(key: string, sharedFailures: number): Promise<void>;
 }
 
 export interface RateLimitsStore {
@@ -23,12 +38,6 @@ export interface RateLimitsStore {
 
 const COLLECTION = 'rate_limits';
 
-/**
- * Counters kept with rate-limiter-flexible in MongoDB, so they are shared by every instance and survive
- * restarts. Its $inc upserts are atomic on MongoDB; FerretDB 1.x performs them read-then-write, so a burst of
- * concurrent attempts can be undercounted there. Each limiter is therefore paired with an in-process twin, and
- * an attempt is refused when either is exhausted: this instance's bursts are counted exactly on any server.
- */
 export async function createRateLimitsStore(database: Database): Promise<RateLimitsStore> {
   const collection = database.connection.collection(COLLECTION);
   // The library would create a TTL index itself and print an error where the server refuses it.
@@ -38,32 +47,34 @@ export async function createRateLimitsStore(database: Database): Promise<RateLim
   return {
     limiter(spec: LimiterSpec): Limiter {
       const options = { keyPrefix: spec.name, points: spec.points, duration: spec.durationSeconds };
-      const limiters: RateLimiterAbstract[] = [
-        new RateLimiterMongo({ ...options, storeClient: database.connection, tableName: COLLECTION, disableIndexesCreation: true }),
-        new RateLimiterMemory(options),
-      ];
+      const shared = new RateLimiterMongo({ ...options, storeClient: database.connection, tableName: COLLECTION, disableIndexesCreation: true });
+      const local = new RateLimiterMemory(options);
       return {
-        async consume(key: string) {
-          const results = await Promise.all(
-            limiters.map((limiter) =>
-              limiter.consume(key).then(
-                () => 0,
-                (rejection: unknown) => {
-                  // The library rejects with a result when points run out, and with an Error when the store fails.
-                  if (rejection instanceof RateLimiterRes) return Math.max(1, rejection.msBeforeNext);
-                  throw rejection;
-                },
-              ),
+        async begin(key: string): Promise<Attempt> {
+          const [localResult, sharedResult] = await Promise.all([
+            local.consume(key).then(
+              () => 0,
+              (rejection: unknown) => {
+                // The library rejects with a result when points run out, and with an Error when the store fails.
+                if (rejection instanceof RateLimiterRes) return Math.max(1, rejection.msBeforeNext);
+                throw rejection;
+              },
             ),
-          );
-          const retryAfterMs = Math.max(...results);
-          return retryAfterMs > 0 ? { allowed: false, retryAfterMs } : { allowed: true };
+            shared.get(key),
+          ]);
+          const sharedFailures = sharedResult?.consumedPoints ?? 0;
+          const sharedWait = sharedResult && sharedFailures >= spec.points ? Math.max(1, sharedResult.msBeforeNext) : 0;
+          const retryAfterMs = Math.max(localResult, sharedWait);
+          return retryAfterMs > 0 ? { allowed: false, retryAfterMs } : { allowed: true, sharedFailures };
         },
-        async refund(key: string): Promise<void> {
-          await Promise.all(limiters.map((limiter) => limiter.reward(key, 1)));
+        async recordFailure(key: string): Promise<void> {
+          await shared.penalty(key, 1);
         },
-        async reset(key: string): Promise<void> {
-          await Promise.all(limiters.map((limiter) => limiter.delete(key)));
+        async forgetAttempt(key: string): Promise<void> {
+          await local.reward(key, 1);
+        },
+        async reset(key: string, sharedFailures: number): Promise<void> {
+          await Promise.all([local.delete(key), sharedFailures > 0 ? shared.delete(key) : Promise.resolve(false)]);
         },
       };
     },

@@ -165,7 +165,12 @@ describe('createLoginThrottle with the real rate-limits store', () => {
     await database?.close();
   });
 
-  async function refusal(attempt: Promise<void>): Promise<GatewayError | undefined> {
+  /** A wrong password: the attempt is begun and then recorded as a failure. */
+  async function fail(email: string, address: string): Promise<void> {
+    await throttle.afterFailure(await throttle.beforeAttempt(email, address));
+  }
+
+  async function refusal(attempt: Promise<unknown>): Promise<GatewayError | undefined> {
     try {
       await attempt;
       return undefined;
@@ -176,7 +181,7 @@ describe('createLoginThrottle with the real rate-limits store', () => {
   }
 
   it('keeps the victim able to sign in from another address after an attacker exhausts the pair from theirs', async () => {
-    for (let attempt = 0; attempt < PAIR_POINTS; attempt++) expect(await refusal(throttle.beforeAttempt('victim@example.com', '203.0.113.66'))).toBeUndefined();
+    for (let attempt = 0; attempt < PAIR_POINTS; attempt++) expect(await refusal(fail('victim@example.com', '203.0.113.66'))).toBeUndefined();
     const blocked = await refusal(throttle.beforeAttempt('victim@example.com', '203.0.113.66'));
     expect(blocked?.code).toBe(ErrorCode.RATE_LIMITED);
     expect(Number.isInteger(blocked?.retryAfterSeconds)).toBe(true);
@@ -186,7 +191,7 @@ describe('createLoginThrottle with the real rate-limits store', () => {
   });
 
   it('keeps counting across a second throttle built on the same database (the store, not the process, holds the counts)', async () => {
-    for (let attempt = 0; attempt < PAIR_POINTS; attempt++) await throttle.beforeAttempt('restart@example.com', '203.0.113.9');
+    for (let attempt = 0; attempt < PAIR_POINTS; attempt++) await fail('restart@example.com', '203.0.113.9');
     const fresh = createLoginThrottle(await createRateLimitsStore(database));
     expect((await refusal(fresh.beforeAttempt('restart@example.com', '203.0.113.9')))?.code).toBe(ErrorCode.RATE_LIMITED);
   });
@@ -194,7 +199,7 @@ describe('createLoginThrottle with the real rate-limits store', () => {
   it(`refuses password spraying: after ${LOGIN_LIMITS.address.points} attempts from one address on different accounts, a new account is refused too`, async () => {
     const address = '192.0.2.250';
     const total = LOGIN_LIMITS.address.points;
-    await Promise.all(Array.from({ length: total }, (_, index) => throttle.beforeAttempt(`spray${index}@example.com`, address)));
+    await Promise.all(Array.from({ length: total }, (_, index) => fail(`spray${index}@example.com`, address)));
     const refused = await refusal(throttle.beforeAttempt('never-tried@example.com', address));
     expect(refused?.code).toBe(ErrorCode.RATE_LIMITED);
     expect(refused?.retryAfterSeconds).toBeGreaterThan(0);
@@ -202,13 +207,12 @@ describe('createLoginThrottle with the real rate-limits store', () => {
     expect(await refusal(throttle.beforeAttempt('never-tried@example.com', '192.0.2.251'))).toBeUndefined();
   });
 
-  it('does not let a correct login reset the per-address counter (it only refunds that one attempt)', async () => {
+  it('does not let a correct login reset the per-address counter (the success itself is not counted, no more)', async () => {
     const address = '192.0.2.77';
     await Promise.all(Array.from({ length: LOGIN_LIMITS.address.points - 1 }, () => throttle.beforeAddressAttempt(address)));
-    await throttle.beforeAttempt('ok@example.com', address);
-    await throttle.afterSuccess('ok@example.com', address);
-    // One point back, no more: one more attempt passes, the next is refused.
-    expect(await refusal(throttle.beforeAttempt('other@example.com', address))).toBeUndefined();
+    await throttle.afterSuccess(await throttle.beforeAttempt('ok@example.com', address));
+    // The 99 earlier attempts still count: one more failure reaches the limit, and the next attempt is refused.
+    await fail('other@example.com', address);
     expect((await refusal(throttle.beforeAttempt('third@example.com', address)))?.code).toBe(ErrorCode.RATE_LIMITED);
   });
 });
