@@ -104,7 +104,9 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       users,
       sessions,
       view,
-      passwords: options.passwords ?? createPasswordHasher(config.argon2),
+      passwords:
+        options.passwords ??
+        createPasswordHasher({ argon2: config.argon2, ...(config.passwordHashConcurrency !== undefined && { maxConcurrent: config.passwordHashConcurrency }) }),
       throttle: createLoginThrottle(await createRateLimitsStore(database)),
       accessTokens,
       signUpEnabled: config.signUpEnabled,

@@ -1,4 +1,5 @@
 import { verify } from '@node-rs/argon2';
+import { defaultHashConcurrency } from '../../src/auth/password.js';
 import { AUTH_PATH } from '../../src/http/cookies.js';
 import { loginBody, QUERIES, type Credentials } from '../client.js';
 import type { GatewayProcess } from '../gateway.js';
@@ -12,7 +13,7 @@ import { isSessionAnswer } from './auth-overhead.js';
 
 /** Figure 3: login throughput against raw argon2id, and query latency during a login storm. */
 export interface LoginResult {
-  /** Verifies in flight at once: the size of libuv's thread pool, which is where @node-rs/argon2 runs. */
+  /** Verifies in flight at once: as many as the gateway runs (its PASSWORD_HASH_CONCURRENCY default, within libuv's pool). */
   readonly concurrency: number;
   readonly raw: { readonly parameters: string; readonly verifies: number; readonly seconds: number; readonly rate: number };
   readonly login: LoadRun;
@@ -53,8 +54,10 @@ export async function measureLogin(input: {
   const { gateway, users, options, problems } = input;
   const first = users[0];
   if (!first || users.length < LOGIN_CONNECTIONS) throw new Error(`login: needs ${LOGIN_CONNECTIONS} accounts, got ${users.length}`);
-  // The gateway inherits this process's environment, so both have the same pool (libuv's default is 4).
-  const concurrency = Number(process.env['UV_THREADPOOL_SIZE']) || 4;
+  // The gateway hashes at most PASSWORD_HASH_CONCURRENCY at once (default: cores − 1, leaving a core for the
+  // event loop), within libuv's pool (4 unless UV_THREADPOOL_SIZE says otherwise). The gateway inherits this
+  // process's environment, so the same numbers hold here.
+  const concurrency = Math.min(Number(process.env['UV_THREADPOOL_SIZE']) || 4, defaultHashConcurrency());
   const raw = await rawVerifyRate(input.storedHash, first.password, options.durationSeconds, concurrency);
 
   const loginSpec: LoadSpec = {
@@ -101,7 +104,7 @@ export async function measureLogin(input: {
 
 /**
  * The ceiling for login throughput on this machine: argon2id verifies of the very hash the gateway stored (so
- * with its parameters, whatever they are configured to), as many at once as the gateway's thread pool runs, for
+ * with its parameters, whatever they are configured to), as many at once as the gateway hashes, for
  * as long as the login run. Measured here, in the bench process, while the gateways idle.
  */
 async function rawVerifyRate(encoded: string, password: string, seconds: number, concurrency: number): Promise<LoginResult['raw']> {

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import { availableParallelism } from 'node:os';
+import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@node-rs/argon2';
+import { createSlots } from './slots.js';
 
 /** @node-rs/argon2 exports its algorithms as a const enum, which isolated modules cannot read; 2 is Argon2id. */
 const ARGON2ID = 2 as Algorithm.Argon2id;
@@ -26,16 +28,26 @@ export interface PasswordHasher {
 }
 
 /**
- * argon2id through @node-rs/argon2, whose hash and verify run on libuv's thread pool: hashing never blocks
- * the event loop, so a login storm does not stall other requests.
+ * argon2id through @node-rs/argon2, whose hash and verify run on libuv's thread pool, never on the event loop;
+ * and at most `maxConcurrent` at once, so a login storm cannot take every core from the other requests.
  */
-export function createPasswordHasher(parameters: Argon2Parameters = OWASP_ARGON2ID): PasswordHasher {
-  const options = { algorithm: ARGON2ID, ...parameters };
+export interface PasswordHasherOptions {
+  /** Default: the OWASP minimum. */
+  readonly argon2?: Argon2Parameters;
+  /** Hashes in flight at once; default: one fewer than the cores, at least one. */
+  readonly maxConcurrent?: number;
+}
+
+export function createPasswordHasher(hasherOptions: PasswordHasherOptions = {}): PasswordHasher {
+  const options = { algorithm: ARGON2ID, ...(hasherOptions.argon2 ?? OWASP_ARGON2ID) };
+  const slots = createSlots(hasherOptions.maxConcurrent ?? defaultHashConcurrency());
+  const hash = (password: string): Promise<string> => slots.run(() => argon2Hash(password, options));
+  const verify = (encoded: string, password: string): Promise<boolean> => slots.run(() => argon2Verify(encoded, password));
   // Made now, not on first use: the first unknown email must not take a hash longer than the others.
-  const dummyHash = hash(randomBytes(32).toString('base64url'), options);
+  const dummyHash = argon2Hash(randomBytes(32).toString('base64url'), options);
 
   return {
-    hash: (password: string): Promise<string> => hash(password, options),
+    hash,
     async verify(passwordHash: string, password: string): Promise<boolean> {
       try {
         return await verify(passwordHash, password);
@@ -49,4 +61,9 @@ export function createPasswordHasher(parameters: Argon2Parameters = OWASP_ARGON2
       return false;
     },
   };
+}
+
+/** One core left for the event loop. */
+export function defaultHashConcurrency(): number {
+  return Math.max(1, availableParallelism() - 1);
 }

@@ -38,6 +38,8 @@ export interface Config {
   readonly introspectionEnabled: boolean;
   /** argon2id cost; never below the OWASP minimum (m=19 MiB, t=2, p=1). */
   readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  /** Password hashes in flight at once; undefined: one fewer than the cores (auth/password.ts decides). */
+  readonly passwordHashConcurrency: number | undefined;
   readonly revocations: {
     /** Past this, a gateway that cannot sync its revocation view refuses authenticated requests. */
     readonly maxLagSeconds: number;
@@ -94,6 +96,7 @@ const envSchema = z.object({
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19_456).max(4_194_304).default(19_456),
   ARGON2_TIME_COST: z.coerce.number().int().min(2).max(100).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
+  PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(256).optional(),
   SIGNUP_ENABLED: flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -117,6 +120,7 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   ARGON2_MEMORY_KIB: 'use KiB from 19456 (the OWASP minimum, 19 MiB) to 4194304',
   ARGON2_TIME_COST: 'use 2 (the OWASP minimum) to 100 iterations',
   ARGON2_PARALLELISM: 'use 1 to 16 lanes',
+  PASSWORD_HASH_CONCURRENCY: 'use a whole number from 1 to 256',
   SIGNUP_ENABLED: 'use true or false',
   LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
 };
@@ -224,6 +228,7 @@ export function loadConfig(env: Env): Config {
     allowedOrigins: valid.ALLOWED_ORIGINS,
     introspectionEnabled: valid.INTROSPECTION_ENABLED ?? valid.NODE_ENV !== 'production',
     argon2: { memoryCost: valid.ARGON2_MEMORY_KIB, timeCost: valid.ARGON2_TIME_COST, parallelism: valid.ARGON2_PARALLELISM },
+    passwordHashConcurrency: valid.PASSWORD_HASH_CONCURRENCY,
     revocations: { maxLagSeconds: valid.REVOCATION_MAX_LAG_SECONDS },
     signUpEnabled: valid.SIGNUP_ENABLED,
     logLevel: valid.LOG_LEVEL,
