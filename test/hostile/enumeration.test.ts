@@ -1,24 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPasswordHasher, type PasswordHasher } from '../../src/auth/password.js';
 import { ErrorCode } from '../../src/errors.js';
 import { AUTH_PATH, REFRESH_COOKIE } from '../../src/http/cookies.js';
 import { generateRefreshToken } from '../../src/tokens/refresh-token.js';
 import { testConfig } from '../support/config.js';
+import { countingHasher } from '../support/counting-hasher.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { firstCode, LOGIN, PASSWORD, postGraphQL, signInForCookies, type RawResponse } from './support.js';
 
 const SIGN_UP = 'mutation($e: String!, $p: String!) { signUp(email: $e, password: $p) }';
 
-function countingHasher(): PasswordHasher & { calls: { hash: number; verify: number; verifyNothing: number } } {
-  const real = createPasswordHasher();
-  const calls = { hash: 0, verify: 0, verifyNothing: 0 };
-  return {
-    calls,
-    hash: (password) => (calls.hash++, real.hash(password)),
-    verify: (hash, password) => (calls.verify++, real.verify(hash, password)),
-    verifyNothing: (password) => (calls.verifyNothing++, real.verifyNothing(password)),
-  };
-}
 
 /** Everything a client can observe of an answer, minus what differs between any two requests. */
 function observable(response: RawResponse): unknown {

@@ -1,30 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLoginThrottle, LOGIN_LIMITS, type LoginThrottle } from '../../src/auth/login-throttle.js';
-import { createPasswordHasher, type PasswordHasher } from '../../src/auth/password.js';
 import { ErrorCode, GatewayError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { connectDatabase, type Database } from '../../src/stores/mongo.js';
 import { createRateLimitsStore } from '../../src/stores/rate-limits.store.js';
 import { testConfig } from '../support/config.js';
+import { countingHasher } from '../support/counting-hasher.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { firstCode, LOGIN, PASSWORD, postGraphQL, type RawResponse } from './support.js';
 
 const PAIR_POINTS = LOGIN_LIMITS.pair[0]?.points ?? 5;
 const WRONG = 'not the password at all';
 
-/** The real argon2id hasher, counting verifications: an attempt that reaches one was evaluated. */
-function countingHasher(): PasswordHasher & { evaluated: () => number; hashed: () => number } {
-  const real = createPasswordHasher();
-  let count = 0;
-  let hashes = 0;
-  return {
-    evaluated: () => count,
-    hashed: () => hashes,
-    hash: (password) => (hashes++, real.hash(password)),
-    verify: (hash, password) => (count++, real.verify(hash, password)),
-    verifyNothing: (password) => (count++, real.verifyNothing(password)),
-  };
-}
 
 function expectRateLimited(response: RawResponse): void {
   expect(response.status).toBe(200);
@@ -116,14 +103,14 @@ describe('login throttling over HTTP', () => {
         { query: 'mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }', variables: { c: currentPassword, n: 'a brand new passphrase' } },
         { authorization: `Bearer ${token}` },
       );
-    const hashedBefore = passwords.hashed();
+    const hashedBefore = passwords.calls.hash;
     // The login above reset the pair, so the wrong guesses get the full allowance, and no more.
     for (let attempt = 0; attempt < PAIR_POINTS; attempt++) expect(firstCode(await change(WRONG))).toBe(ErrorCode.INVALID_CREDENTIALS);
     const refused = await change(PASSWORD);
     expect(firstCode(refused)).toBe(ErrorCode.RATE_LIMITED);
     expect(refused.json?.errors?.[0]?.extensions?.['retryAfterSeconds']).toBeGreaterThan(0);
     // No new password was hashed, so none was stored, not even by the right guess made while refused.
-    expect(passwords.hashed()).toBe(hashedBefore);
+    expect(passwords.calls.hash).toBe(hashedBefore);
   });
 });
 

@@ -1,24 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPasswordHasher, type PasswordHasher } from '../../src/auth/password.js';
 import { ErrorCode } from '../../src/errors.js';
 import { ACCESS_COOKIE } from '../../src/http/cookies.js';
 import { LoginDocument, MeDocument, SignUpDocument } from '../generated/operations.js';
 import { testConfig } from '../support/config.js';
+import { countingHasher } from '../support/counting-hasher.js';
 import { cookiePair, startGateway, type TestGateway } from '../support/gateway.js';
 
 const PASSWORD = 'correct horse battery staple';
 
-/** The real argon2id hasher, counting calls: which path a login took is what decides its timing. */
-function countingHasher(): PasswordHasher & { calls: { hash: number; verify: number; verifyNothing: number } } {
-  const real = createPasswordHasher();
-  const calls = { hash: 0, verify: 0, verifyNothing: 0 };
-  return {
-    calls,
-    hash: (password) => (calls.hash++, real.hash(password)),
-    verify: (hash, password) => (calls.verify++, real.verify(hash, password)),
-    verifyNothing: (password) => (calls.verifyNothing++, real.verifyNothing(password)),
-  };
-}
 
 describe('login input and credentials', () => {
   let gateway: TestGateway;
@@ -32,11 +21,7 @@ describe('login input and credentials', () => {
     await gateway?.stop();
   });
 
-  function resetCalls(): void {
-    passwords.calls.hash = 0;
-    passwords.calls.verify = 0;
-    passwords.calls.verifyNothing = 0;
-  }
+  const resetCalls = (): void => passwords.reset();
 
   it('answers an unknown email and a wrong password with the same code and message, each after one argon2 verify', async () => {
     resetCalls();
