@@ -25,7 +25,7 @@ import { createRevocationsStore } from './stores/revocations.store.js';
 import { createSessionsStore } from './stores/sessions.store.js';
 import { createUsersStore } from './stores/users.store.js';
 import { createAccessTokens, type AccessTokens } from './tokens/access-token.js';
-import { createKeyRing } from './tokens/keys.js';
+import { createHmacKeyRing } from './tokens/keys.js';
 import { createRefreshTokenKeys } from './tokens/refresh-token.js';
 
 export interface AppOptions {
@@ -66,7 +66,7 @@ export interface Services {
 /** The composition root: builds every layer from the config, left to right, and holds no logic of its own. */
 export async function createServices(config: Config, logger: Logger, options: AppOptions = {}): Promise<Services> {
   const now = options.now ?? Date.now;
-  const keys = await createKeyRing(config.tokens.jwtSecret);
+  const keys = await createHmacKeyRing(config.tokens.jwtSecret);
   const accessTokens = createAccessTokens({
     keys,
     issuer: config.tokens.issuer,

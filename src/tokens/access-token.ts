@@ -2,7 +2,7 @@ import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose'
 import { LRUCache } from 'lru-cache';
 import { TokenRejection } from '../errors.js';
 import { randomId } from './ids.js';
-import { ACCESS_TOKEN_ALGORITHM, type KeyRing } from './keys.js';
+import { SIGNING_ALGORITHMS, type KeyRing } from './keys.js';
 
 /** RFC 9068 media type. Refresh tokens are opaque, so nothing else we issue could carry it. */
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
@@ -60,7 +60,7 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   // genuine tokens are stored (garbage is cheap to refuse and must not evict real entries), and every hit
   // still has its expiry checked against the clock, so an entry can never extend a token's life. The revocation
   // view is consulted on every request by the caller, cached or not.
-  const cache = options.cacheSize > 0 ? new LRUCache<string, AccessTokenClaims>({ max: options.cacheSize }) : undefined;
+  const cache = options.cacheSize > 0 ? new LRUCache<string, { claims: AccessTokenClaims; kid: string }>({ max: options.cacheSize }) : undefined;
   let hits = 0;
   let misses = 0;
 
@@ -69,16 +69,17 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     // An access token never outlives its session: `notAfter` (the session's absolute end) caps the lifetime.
     const expiresAt = Math.min(issuedAt + ttlSeconds, subject.notAfter ?? Number.POSITIVE_INFINITY);
     const tokenId = randomId();
-    const { kid, key } = keys.current;
+    const key = keys.current(now());
+    if (!key.signKey) throw new Error(`The current key ${key.kid} cannot sign in this process.`);
     const token = await new SignJWT({ sid: subject.sessionId, roles: [...subject.roles] })
-      .setProtectedHeader({ alg: ACCESS_TOKEN_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid })
+      .setProtectedHeader({ alg: key.alg, typ: ACCESS_TOKEN_TYPE, kid: key.kid })
       .setSubject(subject.userId)
       .setJti(tokenId)
       .setIssuer(issuer)
       .setAudience(audience)
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt)
-      .sign(key);
+      .sign(key.signKey);
     return { token, claims: { userId: subject.userId, sessionId: subject.sessionId, tokenId, roles: [...subject.roles], issuedAt, expiresAt } };
   }
 
@@ -87,53 +88,63 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     const cached = cache?.get(token);
     if (cached) {
       hits++;
-      if (now() / 1000 >= cached.expiresAt + clockToleranceSeconds) {
+      // A cached token never outlives the key that verified it: retiring a key ends its tokens at once.
+      if (!keys.find(cached.kid, now())) {
+        cache?.delete(token);
+        return invalid();
+      }
+      if (now() / 1000 >= cached.claims.expiresAt + clockToleranceSeconds) {
         cache?.delete(token);
         return { ok: false, reason: TokenRejection.TOKEN_EXPIRED };
       }
-      return { ok: true, claims: cached };
+      return { ok: true, claims: cached.claims };
     }
     misses++;
-    const result = await verifyFully(token);
-    if (result.ok && cache) {
-      // lru-cache's own TTL runs on real time; it bounds memory, while the check above decides validity.
-      cache.set(token, result.claims, { ttl: Math.max(1, (result.claims.expiresAt + clockToleranceSeconds) * 1000 - now()) });
+    const { result, kid } = await verifyFully(token);
+    if (result.ok && cache && kid !== undefined) {
+      // lru-cache's own TTL runs on real time; it bounds memory, while the checks above decide validity.
+      cache.set(token, { claims: result.claims, kid }, { ttl: Math.max(1, (result.claims.expiresAt + clockToleranceSeconds) * 1000 - now()) });
     }
     return result;
   }
 
-  async function verifyFully(token: string): Promise<AccessTokenVerification> {
+  async function verifyFully(token: string): Promise<{ result: AccessTokenVerification; kid?: string }> {
     // Decoders ignore the unused low bits of a segment's last character, so each token would have other
     // spellings (e.g. of its signature) that verify too. Only the canonical spelling, the one we issue, counts.
-    if (!token.split('.').every((part) => Buffer.from(part, 'base64url').toString('base64url') === part)) return invalid();
+    if (!token.split('.').every((part) => Buffer.from(part, 'base64url').toString('base64url') === part)) return { result: invalid() };
     let payload: JWTPayload;
+    let kid: string | undefined;
+    const at = now();
     try {
       ({ payload } = await jwtVerify(
         token,
         (header) => {
-          // The key comes from our ring by kid, and its algorithm is pinned; jku/jwk/x5u/x5c are never read.
-          const found = typeof header.kid === 'string' ? keys.find(header.kid) : undefined;
+          // The key comes from our ring by kid, live at this moment, and its algorithm is pinned: a token naming
+          // another algorithm for the key (an HMAC over a public key, say) fails. jku/jwk/x5u/x5c are never read,
+          // and an unknown kid costs a map lookup, never a fetch.
+          const found = typeof header.kid === 'string' ? keys.find(header.kid, at) : undefined;
           if (!found || header.alg !== found.alg) throw new joseErrors.JWSSignatureVerificationFailed();
-          return found.key;
+          kid = found.kid;
+          return found.verifyKey;
         },
         {
-          algorithms: [ACCESS_TOKEN_ALGORITHM],
+          algorithms: [...SIGNING_ALGORITHMS],
           issuer,
           audience,
           typ: ACCESS_TOKEN_TYPE,
           clockTolerance: clockToleranceSeconds,
           requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
-          currentDate: new Date(now()),
+          currentDate: new Date(at),
         },
       ));
     } catch (error) {
       // jose checks the signature before any claim, so "expired" here also means "genuine".
-      if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: TokenRejection.TOKEN_EXPIRED };
-      if (error instanceof joseErrors.JOSEError) return invalid();
+      if (error instanceof joseErrors.JWTExpired) return { result: { ok: false, reason: TokenRejection.TOKEN_EXPIRED } };
+      if (error instanceof joseErrors.JOSEError) return { result: invalid() };
       throw error;
     }
     const claims = readClaims(payload);
-    return claims ? { ok: true, claims } : invalid();
+    return claims ? { result: { ok: true, claims }, kid } : { result: invalid() };
   }
 
   return {

@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type Config, type Env } from '../../src/config/config.js';
 import { EXAMPLE_SECRET } from '../../src/config/secret.js';
-import { createKeyRing } from '../../src/tokens/keys.js';
+import { createHmacKeyRing } from '../../src/tokens/keys.js';
 
 const hexSecret = (): string => randomBytes(32).toString('hex');
 const base64urlSecret = (): string => randomBytes(32).toString('base64url');
@@ -340,14 +340,14 @@ describe('development secrets', () => {
     const first: Config = loadConfig({ DATA_DIR: dataDir });
     const second: Config = loadConfig({ DATA_DIR: dataDir });
     expect(second.secretsSource).toBe('generated');
-    expect((await createKeyRing(second.tokens.jwtSecret)).current.kid).toBe((await createKeyRing(first.tokens.jwtSecret)).current.kid);
+    expect((await createHmacKeyRing(second.tokens.jwtSecret)).current(0).kid).toBe((await createHmacKeyRing(first.tokens.jwtSecret)).current(0).kid);
     expect(Buffer.from(second.tokens.refreshTokenHashSecret.bytes()).equals(Buffer.from(first.tokens.refreshTokenHashSecret.bytes()))).toBe(true);
 
     // A different data directory means different secrets: the kid really depends on the key.
     const elsewhere = mkdtempSync(join(tmpdir(), 'portcullis-config-'));
     try {
       const other = loadConfig({ DATA_DIR: elsewhere });
-      expect((await createKeyRing(other.tokens.jwtSecret)).current.kid).not.toBe((await createKeyRing(first.tokens.jwtSecret)).current.kid);
+      expect((await createHmacKeyRing(other.tokens.jwtSecret)).current(0).kid).not.toBe((await createHmacKeyRing(first.tokens.jwtSecret)).current(0).kid);
     } finally {
       rmSync(elsewhere, { recursive: true, force: true });
     }

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/http/cookies.js';
-import { createKeyRing } from '../../src/tokens/keys.js';
+import { createHmacKeyRing } from '../../src/tokens/keys.js';
 import type { TestGateway } from '../support/gateway.js';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -109,5 +109,5 @@ export function signRaw(gateway: TestGateway, header: string | Buffer, payload: 
 }
 
 export async function liveKid(gateway: TestGateway): Promise<string> {
-  return (await createKeyRing(gateway.config.tokens.jwtSecret)).current.kid;
+  return (await createHmacKeyRing(gateway.config.tokens.jwtSecret)).current(0).kid;
 }

@@ -10,7 +10,7 @@ import {
   type AccessTokens,
   type AccessTokenVerification,
 } from '../../src/tokens/access-token.js';
-import { ACCESS_TOKEN_ALGORITHM, createKeyRing, type KeyRing } from '../../src/tokens/keys.js';
+import { ACCESS_TOKEN_ALGORITHM, createHmacKeyRing, type KeyRing } from '../../src/tokens/keys.js';
 import { generateRefreshToken, isWellFormedRefreshToken } from '../../src/tokens/refresh-token.js';
 
 const ISSUER = 'https://portcullis.test';
@@ -40,7 +40,7 @@ describe('access tokens', () => {
 
   beforeAll(async () => {
     secretBytes = randomBytes(32);
-    keys = await createKeyRing(new Secret(secretBytes));
+    keys = await createHmacKeyRing(new Secret(secretBytes));
     tokens = createAccessTokens({
       keys,
       issuer: ISSUER,
@@ -58,7 +58,7 @@ describe('access tokens', () => {
 
   /** The header our issuer writes. */
   const header = (overrides: Record<string, unknown> = {}): Header =>
-    ({ alg: ACCESS_TOKEN_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid: keys.current.kid, ...overrides }) as Header;
+    ({ alg: ACCESS_TOKEN_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid: keys.current(0).kid, ...overrides }) as Header;
 
   /** The claims our issuer writes, valid now; `omit` drops claims, `overrides` replaces them. */
   const claims = (overrides: Claims = {}, omit: readonly string[] = []): Claims => {
@@ -118,7 +118,7 @@ describe('access tokens', () => {
 
     it('writes the pinned algorithm, the at+jwt type and the ring kid into the header', async () => {
       const { token } = await issue();
-      expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'at+jwt', kid: keys.current.kid });
+      expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'at+jwt', kid: keys.current(0).kid });
       expect(decodeJwt(token)).toMatchObject({ iss: ISSUER, aud: AUDIENCE, sub: 'user-1', sid: 'session-1', roles: ['USER'] });
     });
 
@@ -143,9 +143,9 @@ describe('access tokens', () => {
 
     it('accepts a token from another key ring built from the same secret, with the same kid', async () => {
       const secret = new Secret(randomBytes(32));
-      const first = await createKeyRing(secret);
-      const second = await createKeyRing(secret);
-      expect(second.current.kid).toBe(first.current.kid);
+      const first = await createHmacKeyRing(secret);
+      const second = await createHmacKeyRing(secret);
+      expect(second.current(0).kid).toBe(first.current(0).kid);
       const options = { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, clockToleranceSeconds: TOLERANCE_SECONDS, now: () => clock, cacheSize: 0 };
       const { token } = await createAccessTokens({ ...options, keys: first }).issue({ userId: 'u', sessionId: 's', roles: [] });
       expect((await createAccessTokens({ ...options, keys: second }).verify(token)).ok).toBe(true);
@@ -155,14 +155,14 @@ describe('access tokens', () => {
       const original = randomBytes(32);
       const secret = new Secret(original);
       const expected = Buffer.from(original);
-      await createKeyRing(secret);
+      await createHmacKeyRing(secret);
       expect(Buffer.from(secret.bytes()).equals(expected)).toBe(true);
       expect(original.equals(expected)).toBe(true);
 
       // A forger who knows nothing signs with 32 zero bytes; a ring rebuilt from the same secret must refuse that.
-      const rebuilt = await createKeyRing(secret);
+      const rebuilt = await createHmacKeyRing(secret);
       const verifier = createAccessTokens({ keys: rebuilt, issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, clockToleranceSeconds: TOLERANCE_SECONDS, now: () => clock, cacheSize: 0 });
-      const zeroKeyForgery = await sign(header({ kid: rebuilt.current.kid }), claims({ roles: ['ADMIN'] }), new Uint8Array(32));
+      const zeroKeyForgery = await sign(header({ kid: rebuilt.current(0).kid }), claims({ roles: ['ADMIN'] }), new Uint8Array(32));
       expect(await verifier.verify(zeroKeyForgery)).toEqual(INVALID);
     });
   });
@@ -224,7 +224,7 @@ describe('access tokens', () => {
 
   describe('signature', () => {
     it('rejects a token issued by a key ring with another secret', async () => {
-      const otherRing = await createKeyRing(new Secret(randomBytes(32)));
+      const otherRing = await createHmacKeyRing(new Secret(randomBytes(32)));
       const forger = createAccessTokens({ keys: otherRing, issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, clockToleranceSeconds: TOLERANCE_SECONDS, now: () => clock, cacheSize: 0 });
       const { token } = await forger.issue({ userId: 'user-1', sessionId: 'session-1', roles: ['ADMIN'] });
       expect(await tokens.verify(token)).toEqual(INVALID);
@@ -232,7 +232,7 @@ describe('access tokens', () => {
 
     it('rejects a token signed with another secret that carries our kid', async () => {
       const forged = await new SignJWT({ sid: 'session-1', roles: ['ADMIN'] })
-        .setProtectedHeader({ alg: 'HS256', typ: ACCESS_TOKEN_TYPE, kid: keys.current.kid })
+        .setProtectedHeader({ alg: 'HS256', typ: ACCESS_TOKEN_TYPE, kid: keys.current(0).kid })
         .setSubject('user-1')
         .setJti('token-1')
         .setIssuer(ISSUER)
@@ -343,8 +343,8 @@ describe('access tokens', () => {
     });
 
     it('rejects a token with the kid of another key ring, signed with our key', async () => {
-      const other = await createKeyRing(new Secret(randomBytes(32)));
-      expect(await tokens.verify(await sign(header({ kid: other.current.kid }), claims()))).toEqual(INVALID);
+      const other = await createHmacKeyRing(new Secret(randomBytes(32)));
+      expect(await tokens.verify(await sign(header({ kid: other.current(0).kid }), claims()))).toEqual(INVALID);
     });
 
     it.each([
@@ -482,7 +482,7 @@ describe('the verified-token cache', () => {
   });
   let ring: KeyRing;
   beforeAll(async () => {
-    ring = await createKeyRing(new Secret(randomBytes(32)));
+    ring = await createHmacKeyRing(new Secret(randomBytes(32)));
   });
 
   it('answers a second verification of the same token from the cache', async () => {
