@@ -4,6 +4,7 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { createAuthService, type AuthService } from './auth/auth-service.js';
+import { createKeyManager, type KeyManager } from './auth/key-manager.js';
 import { createLoginThrottle } from './auth/login-throttle.js';
 import { createPasswordHasher, type PasswordHasher } from './auth/password.js';
 import { createRevocationView, type RevocationView } from './auth/revocation-view.js';
@@ -20,12 +21,14 @@ import type { Logger } from './logger.js';
 import { connectDatabase, type Database } from './stores/mongo.js';
 import { createAuditStore } from './stores/audit.store.js';
 import { createRateLimitsStore } from './stores/rate-limits.store.js';
+import { createSigningKeysStore } from './stores/signing-keys.store.js';
 import { createRefreshTokensStore } from './stores/refresh-tokens.store.js';
 import { createRevocationsStore } from './stores/revocations.store.js';
 import { createSessionsStore } from './stores/sessions.store.js';
 import { createUsersStore } from './stores/users.store.js';
 import { createAccessTokens, type AccessTokens } from './tokens/access-token.js';
-import { createHmacKeyRing } from './tokens/keys.js';
+import { createKeyEncryption } from './tokens/key-encryption.js';
+import { createHmacKeyRing, type KeyRing } from './tokens/keys.js';
 import { createRefreshTokenKeys } from './tokens/refresh-token.js';
 
 export interface AppOptions {
@@ -41,6 +44,8 @@ export interface App {
   readonly auth: AuthService;
   readonly database: Database;
   readonly view: RevocationView;
+  /** With an asymmetric JWT_ALGORITHM: the stored signing keys and their rotation. */
+  readonly keyManager: KeyManager | undefined;
   stop(): Promise<void>;
 }
 
@@ -59,6 +64,10 @@ export interface Services {
   readonly database: Database;
   readonly view: RevocationView;
   readonly accessTokens: AccessTokens;
+  /** The signing keys; their public halves are the JWKS. */
+  readonly keys: KeyRing;
+  /** With an asymmetric JWT_ALGORITHM: the stored keys and their rotation. */
+  readonly keyManager: KeyManager | undefined;
   /** Stops polling and closes the database (and the embedded mongod, if any). */
   close(): Promise<void>;
 }
@@ -66,19 +75,36 @@ export interface Services {
 /** The composition root: builds every layer from the config, left to right, and holds no logic of its own. */
 export async function createServices(config: Config, logger: Logger, options: AppOptions = {}): Promise<Services> {
   const now = options.now ?? Date.now;
-  const keys = await createHmacKeyRing(config.tokens.jwtSecret);
-  const accessTokens = createAccessTokens({
-    keys,
-    issuer: config.tokens.issuer,
-    audience: config.tokens.audience,
-    ttlSeconds: config.tokens.accessTokenTtlSeconds,
-    clockToleranceSeconds: config.tokens.clockToleranceSeconds,
-    now,
-    cacheSize: config.tokens.accessTokenCacheSize,
-  });
   const database = await connectDatabase(config, logger);
   let view: RevocationView | undefined;
+  let keyManager: KeyManager | undefined;
   try {
+    let keys: KeyRing;
+    if (config.tokens.algorithm === 'HS256') {
+      if (!config.tokens.jwtSecret) throw new Error('JWT_SECRET is required with JWT_ALGORITHM=HS256.');
+      keys = await createHmacKeyRing(config.tokens.jwtSecret);
+    } else {
+      keyManager = createKeyManager({
+        store: await createSigningKeysStore(database),
+        encryption: createKeyEncryption(config.tokens.refreshTokenHashSecret),
+        algorithm: config.tokens.algorithm,
+        leadSeconds: config.tokens.keyRotationLeadSeconds,
+        tokenReachSeconds: config.tokens.accessTokenTtlSeconds + config.tokens.clockToleranceSeconds,
+        logger,
+        now,
+      });
+      await keyManager.start();
+      keys = keyManager.ring;
+    }
+    const accessTokens = createAccessTokens({
+      keys,
+      issuer: config.tokens.issuer,
+      audience: config.tokens.audience,
+      ttlSeconds: config.tokens.accessTokenTtlSeconds,
+      clockToleranceSeconds: config.tokens.clockToleranceSeconds,
+      now,
+      cacheSize: config.tokens.accessTokenCacheSize,
+    });
     const users = await createUsersStore(database);
     const revocations = await createRevocationsStore(database);
     view = createRevocationView({ store: revocations, logger, now, pollIntervalMs: REVOCATION_POLL_MS, maxLagMs: config.revocations.maxLagSeconds * 1000 });
@@ -113,18 +139,23 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       now,
     });
     const started = view;
+    const manager = keyManager;
     return {
       auth,
       database,
       view: started,
       accessTokens,
+      keys,
+      keyManager: manager,
       async close(): Promise<void> {
         started.stop();
+        manager?.stop();
         await database.close();
       },
     };
   } catch (error) {
     view?.stop();
+    keyManager?.stop();
     await database.close();
     throw error;
   }
@@ -133,7 +164,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
 export async function createApp(config: Config, logger: Logger, options: AppOptions = {}): Promise<App> {
   const now = options.now ?? Date.now;
   const services = await createServices(config, logger, options);
-  const { auth, database, view, accessTokens } = services;
+  const { auth, database, view, accessTokens, keys } = services;
   const httpServer = createServer({ maxHeaderSize: MAX_HEADER_BYTES, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS });
   // Slow clients are cut off: a request must arrive whole within these, so idle sockets cannot pile up.
   httpServer.headersTimeout = HEADERS_TIMEOUT_MS;
@@ -169,6 +200,9 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       isReady: async () => view.isFresh() && (await database.ping()),
       metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens }) : undefined,
       allowedOrigins: config.allowedOrigins,
+      jwks: () => keys.jwks(now()),
+      // Verifiers must see a new key before it signs: their cached copy may be at most half the lead time old.
+      jwksMaxAgeSeconds: Math.min(3600, Math.floor(config.tokens.keyRotationLeadSeconds / 2)),
       logger,
       now,
     }),
@@ -178,6 +212,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     auth,
     database,
     view,
+    keyManager: services.keyManager,
     async stop(): Promise<void> {
       await apollo.stop();
       await services.close();

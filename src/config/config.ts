@@ -5,6 +5,8 @@ import { loadOrCreateDevSecrets } from './dev-secrets.js';
 import { GENERATE_SECRET_HINT, parseSecret, type Secret } from './secret.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
+export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
+export type SigningAlgorithmName = (typeof SIGNING_ALGORITHM_NAMES)[number];
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -14,7 +16,12 @@ export interface Config {
   readonly database: { readonly uri: string | undefined; readonly name: string };
   readonly dataDir: string;
   readonly tokens: {
-    readonly jwtSecret: Secret;
+    /** How access tokens are signed. HS256 uses JWT_SECRET; the others use key pairs kept in MongoDB. */
+    readonly algorithm: SigningAlgorithmName;
+    /** The HS256 key; undefined with an asymmetric algorithm. */
+    readonly jwtSecret: Secret | undefined;
+    /** With an asymmetric algorithm: how long a new key is published before it signs. */
+    readonly keyRotationLeadSeconds: number;
     readonly refreshTokenHashSecret: Secret;
     readonly issuer: string;
     readonly audience: string;
@@ -75,7 +82,9 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   MONGODB_URI: z.string().min(1).optional(),
   DATA_DIR: z.string().min(1).default('.data'),
+  JWT_ALGORITHM: z.enum(SIGNING_ALGORITHM_NAMES).default('HS256'),
   JWT_SECRET: z.string().min(1).optional(),
+  KEY_ROTATION_LEAD_SECONDS: seconds(0, 7 * 86400).default(3600),
   REFRESH_TOKEN_HASH_SECRET: z.string().min(1).optional(),
   JWT_ISSUER: z.string().min(1).default('portcullis'),
   JWT_AUDIENCE: z.string().min(1).default('portcullis'),
@@ -106,6 +115,8 @@ export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(env
 
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   NODE_ENV: 'use development, test or production',
+  JWT_ALGORITHM: 'use HS256 (one service), or EdDSA, ES256, RS256 or PS256 (several services verify with the JWKS)',
+  KEY_ROTATION_LEAD_SECONDS: 'use whole seconds from 0 to 604800 (7 days)',
   PORT: 'use a whole number from 0 to 65535',
   ACCESS_TOKEN_TTL_SECONDS: 'use whole seconds from 30 to 3600; access tokens are meant to be short-lived',
   REFRESH_TOKEN_TTL_SECONDS: 'use whole seconds from 300 to 7776000 (90 days)',
@@ -166,11 +177,12 @@ export function loadConfig(env: Env): Config {
   }
 
   let secretsSource: Config['secretsSource'] = 'environment';
+  const hmac = (vars.JWT_ALGORITHM ?? 'HS256') === 'HS256';
   let jwtText = vars.JWT_SECRET;
   let refreshText = vars.REFRESH_TOKEN_HASH_SECRET;
-  if (jwtText === undefined || refreshText === undefined) {
+  if ((hmac && jwtText === undefined) || refreshText === undefined) {
     if (production) {
-      for (const name of ['JWT_SECRET', 'REFRESH_TOKEN_HASH_SECRET'] as const) {
+      for (const name of hmac ? (['JWT_SECRET', 'REFRESH_TOKEN_HASH_SECRET'] as const) : (['REFRESH_TOKEN_HASH_SECRET'] as const)) {
         if (vars[name] === undefined) {
           problems.push(`${name}: required in production; generated development secrets are refused (generate one with ${GENERATE_SECRET_HINT})`);
         }
@@ -178,7 +190,7 @@ export function loadConfig(env: Env): Config {
     } else if (problems.length === 0) {
       // Only once everything else is valid: a refused configuration writes no files.
       const dev = loadOrCreateDevSecrets(dataDir);
-      jwtText ??= dev.secrets.jwtSecret;
+      if (hmac) jwtText ??= dev.secrets.jwtSecret;
       refreshText ??= dev.secrets.refreshTokenHashSecret;
       secretsSource = 'generated';
       warnings.push(
@@ -202,7 +214,10 @@ export function loadConfig(env: Env): Config {
     warnings.push('SIGNUP_ENABLED is true: anyone who can reach the gateway can create an account.');
   }
 
-  if (problems.length > 0 || jwtSecret === undefined || refreshTokenHashSecret === undefined) {
+  if (!hmac && jwtText !== undefined) {
+    warnings.push(`JWT_SECRET is set but unused: JWT_ALGORITHM is ${vars.JWT_ALGORITHM}, so tokens are signed with key pairs.`);
+  }
+  if (problems.length > 0 || (hmac && jwtSecret === undefined) || refreshTokenHashSecret === undefined) {
     throw new ConfigError(problems);
   }
   const valid = vars as z.infer<typeof envSchema>;
@@ -213,7 +228,9 @@ export function loadConfig(env: Env): Config {
     database: { uri: valid.MONGODB_URI, name: databaseName },
     dataDir,
     tokens: {
-      jwtSecret,
+      algorithm: valid.JWT_ALGORITHM,
+      jwtSecret: hmac ? jwtSecret : undefined,
+      keyRotationLeadSeconds: valid.KEY_ROTATION_LEAD_SECONDS,
       refreshTokenHashSecret,
       issuer: valid.JWT_ISSUER,
       audience: valid.JWT_AUDIENCE,

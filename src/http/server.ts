@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { expressMiddleware } from '@as-integrations/express5';
 import type { ApolloServer } from '@apollo/server';
+import type { JWK } from 'jose';
 import type { Registry } from 'prom-client';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { ClientInfo } from '../auth/auth-service.js';
@@ -22,6 +23,9 @@ export interface HttpAppDeps {
   /** Served at GET /metrics when present. */
   readonly metrics: Registry | undefined;
   readonly allowedOrigins: readonly string[];
+  /** The public signing keys published now (none for HS256). */
+  readonly jwks: () => JWK[];
+  readonly jwksMaxAgeSeconds: number;
   readonly logger: Logger;
   readonly now: () => number;
 }
@@ -39,6 +43,13 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.get('/readyz', async (_req, res) => {
     const ready = await deps.isReady();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable' });
+  });
+
+  app.get('/.well-known/jwks.json', (_req, res) => {
+    // Public keys only, for other services (not browsers) to verify access tokens; cacheable within the
+    // rotation lead time.
+    res.set({ 'Cache-Control': `public, max-age=${deps.jwksMaxAgeSeconds}`, 'Cross-Origin-Resource-Policy': 'cross-origin' });
+    res.json({ keys: deps.jwks() });
   });
 
   const metrics = deps.metrics;

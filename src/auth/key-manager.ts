@@ -1,0 +1,138 @@
+import type { Logger } from '../logger.js';
+import type { SigningKeysStore, StoredSigningKey } from '../stores/signing-keys.store.js';
+import type { KeyEncryption } from '../tokens/key-encryption.js';
+import { createKeyRing, generateSigningKey, importSigningKey, type AsymmetricAlgorithm, type KeyRing } from '../tokens/keys.js';
+
+export interface RotationPlan {
+  readonly kid: string;
+  readonly publishedAt: Date;
+  readonly activatesAt: Date;
+  /** The keys this rotation retires, and when. */
+  readonly retiring: ReadonlyArray<{ readonly kid: string; readonly retiresAt: Date }>;
+}
+
+export interface KeyManager {
+  /** The ring every sign and verify uses; its contents follow the stored schedule. */
+  readonly ring: KeyRing;
+  /** Loads the keys (creating the first one if there is none) and keeps them current by polling. */
+  start(): Promise<void>;
+  stop(): void;
+  /** Re-reads the stored schedule now (polling does it every POLL_MS). */
+  reload(): Promise<void>;
+  /**
+   * Adds the next key: published now, signing after the lead time. Every key signing until then retires once
+   * the last token it can sign has expired: the new key's activation plus the longest access-token lifetime
+   * and the clock tolerance. Nobody is logged out and no verifier meets an unknown `kid`.
+   */
+  rotate(): Promise<RotationPlan>;
+}
+
+export interface KeyManagerDeps {
+  readonly store: SigningKeysStore;
+  readonly encryption: KeyEncryption;
+  readonly algorithm: AsymmetricAlgorithm;
+  readonly leadSeconds: number;
+  /** Longest access-token lifetime plus clock tolerance: how long a retired signer's tokens stay valid. */
+  readonly tokenReachSeconds: number;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+/** Keys change rarely and are published a lead time ahead, so a slow poll is enough to learn of them in time. */
+const POLL_MS = 30_000;
+
+export function createKeyManager(deps: KeyManagerDeps): KeyManager {
+  const { store, encryption, logger, now } = deps;
+  const ring = createKeyRing([]);
+  let timer: NodeJS.Timeout | undefined;
+
+  async function reload(): Promise<void> {
+    const stored = await store.list();
+    ring.replace(
+      await Promise.all(
+        stored.map((key) =>
+          importSigningKey({
+            kid: key.kid,
+            alg: key.alg,
+            publicJwk: key.publicJwk,
+            privateJwk: encryption.open(key.kid, key.sealedPrivateJwk),
+            publishedAt: key.publishedAt.getTime(),
+            activatesAt: key.activatesAt.getTime(),
+            retiresAt: key.retiresAt?.getTime() ?? null,
+          }),
+        ),
+      ),
+    );
+  }
+
+  async function addKey(activatesAt: number): Promise<StoredSigningKey | undefined> {
+    const stored = await store.list();
+    const generation = stored.reduce((highest, key) => Math.max(highest, key.generation), 0) + 1;
+    const { kid, publicJwk, privateJwk } = await generateSigningKey(deps.algorithm);
+    const key: StoredSigningKey = {
+      kid,
+      alg: deps.algorithm,
+      generation,
+      publicJwk,
+      sealedPrivateJwk: encryption.seal(kid, privateJwk),
+      publishedAt: new Date(now()),
+      activatesAt: new Date(activatesAt),
+      retiresAt: null,
+    };
+    // The unique generation decides between concurrent rotations (or first starts of several instances).
+    return (await store.insert(key)) === 'inserted' ? key : undefined;
+  }
+
+  function hasSigner(at: number): boolean {
+    try {
+      ring.current(at);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  return {
+    ring,
+    async start(): Promise<void> {
+      await reload();
+      if (!hasSigner(now())) {
+        // First start (or every key retired): a key that signs at once; nothing can be relying on another yet.
+        const created = await addKey(now());
+        if (created) logger.warn({ kid: created.kid, alg: created.alg }, 'no signing key was active: created one');
+        await reload();
+      }
+      const poll = (): void => {
+        timer = setTimeout(() => {
+          reload()
+            .catch((error: unknown) => logger.error({ err: error }, 'could not reload signing keys; keeping the ones loaded'))
+            .finally(poll);
+        }, POLL_MS);
+        timer.unref();
+      };
+      poll();
+    },
+    stop(): void {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+    },
+    reload,
+    async rotate(): Promise<RotationPlan> {
+      await reload();
+      const at = now();
+      const activatesAt = at + deps.leadSeconds * 1000;
+      const created = await addKey(activatesAt);
+      if (!created) throw new Error('Another rotation inserted a key at the same moment; run keys:rotate again if you still want one.');
+      const retiresAt = new Date(activatesAt + deps.tokenReachSeconds * 1000);
+      const retiring: Array<{ kid: string; retiresAt: Date }> = [];
+      for (const key of await store.list()) {
+        if (key.kid === created.kid || (key.retiresAt !== null && key.retiresAt <= retiresAt)) continue;
+        await store.retire(key.kid, retiresAt);
+        retiring.push({ kid: key.kid, retiresAt });
+      }
+      await reload();
+      logger.info({ kid: created.kid, activatesAt: created.activatesAt, retiring }, 'signing key rotation scheduled');
+      return { kid: created.kid, publishedAt: created.publishedAt, activatesAt: created.activatesAt, retiring };
+    },
+  };
+}
