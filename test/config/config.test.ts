@@ -132,7 +132,7 @@ describe('the loaded config', () => {
       }
     }
     // The key material is still there for those who ask for it.
-    expect(Buffer.from(config.tokens.jwtSecret.bytes()).equals(jwtBytes)).toBe(true);
+    expect(Buffer.from(config.tokens.jwtSecret!.bytes()).equals(jwtBytes)).toBe(true);
     expect(Buffer.from(config.tokens.refreshTokenHashSecret.bytes()).equals(refreshBytes)).toBe(true);
   });
 });
@@ -179,8 +179,8 @@ describe('secret strength', () => {
     const jwt = hexSecret();
     const refresh = hexSecret();
     const config = loadConfig(envWith({ JWT_SECRET: jwt, REFRESH_TOKEN_HASH_SECRET: refresh }));
-    expect(config.tokens.jwtSecret.length).toBe(32);
-    expect(Buffer.from(config.tokens.jwtSecret.bytes()).toString('hex')).toBe(jwt);
+    expect(config.tokens.jwtSecret!.length).toBe(32);
+    expect(Buffer.from(config.tokens.jwtSecret!.bytes()).toString('hex')).toBe(jwt);
     expect(Buffer.from(config.tokens.refreshTokenHashSecret.bytes()).toString('hex')).toBe(refresh);
   });
 
@@ -188,8 +188,8 @@ describe('secret strength', () => {
     const jwt = base64urlSecret();
     const refresh = base64urlSecret();
     const config = loadConfig(envWith({ JWT_SECRET: jwt, REFRESH_TOKEN_HASH_SECRET: refresh }));
-    expect(config.tokens.jwtSecret.length).toBe(32);
-    expect(Buffer.from(config.tokens.jwtSecret.bytes()).toString('base64url')).toBe(jwt);
+    expect(config.tokens.jwtSecret!.length).toBe(32);
+    expect(Buffer.from(config.tokens.jwtSecret!.bytes()).toString('base64url')).toBe(jwt);
     expect(Buffer.from(config.tokens.refreshTokenHashSecret.bytes()).toString('base64url')).toBe(refresh);
   });
 
@@ -324,7 +324,7 @@ describe('development secrets', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
 
     const stored = JSON.parse(readFileSync(path, 'utf8')) as { jwtSecret: string; refreshTokenHashSecret: string };
-    expect(Buffer.from(config.tokens.jwtSecret.bytes()).toString('base64url')).toBe(stored.jwtSecret);
+    expect(Buffer.from(config.tokens.jwtSecret!.bytes()).toString('base64url')).toBe(stored.jwtSecret);
     expect(Buffer.from(config.tokens.refreshTokenHashSecret.bytes()).toString('base64url')).toBe(stored.refreshTokenHashSecret);
     expect(stored.jwtSecret).not.toBe(stored.refreshTokenHashSecret);
   });
@@ -340,14 +340,14 @@ describe('development secrets', () => {
     const first: Config = loadConfig({ DATA_DIR: dataDir });
     const second: Config = loadConfig({ DATA_DIR: dataDir });
     expect(second.secretsSource).toBe('generated');
-    expect((await createHmacKeyRing(second.tokens.jwtSecret)).current(0).kid).toBe((await createHmacKeyRing(first.tokens.jwtSecret)).current(0).kid);
+    expect((await createHmacKeyRing(second.tokens.jwtSecret!)).current(0).kid).toBe((await createHmacKeyRing(first.tokens.jwtSecret!)).current(0).kid);
     expect(Buffer.from(second.tokens.refreshTokenHashSecret.bytes()).equals(Buffer.from(first.tokens.refreshTokenHashSecret.bytes()))).toBe(true);
 
     // A different data directory means different secrets: the kid really depends on the key.
     const elsewhere = mkdtempSync(join(tmpdir(), 'portcullis-config-'));
     try {
       const other = loadConfig({ DATA_DIR: elsewhere });
-      expect((await createHmacKeyRing(other.tokens.jwtSecret)).current(0).kid).not.toBe((await createHmacKeyRing(first.tokens.jwtSecret)).current(0).kid);
+      expect((await createHmacKeyRing(other.tokens.jwtSecret!)).current(0).kid).not.toBe((await createHmacKeyRing(first.tokens.jwtSecret!)).current(0).kid);
     } finally {
       rmSync(elsewhere, { recursive: true, force: true });
     }
@@ -357,7 +357,7 @@ describe('development secrets', () => {
     const jwt = base64urlSecret();
     const config = loadConfig({ DATA_DIR: dataDir, JWT_SECRET: jwt });
     expect(config.secretsSource).toBe('generated');
-    expect(Buffer.from(config.tokens.jwtSecret.bytes()).toString('base64url')).toBe(jwt);
+    expect(Buffer.from(config.tokens.jwtSecret!.bytes()).toString('base64url')).toBe(jwt);
   });
 });
 

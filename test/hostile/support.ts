@@ -104,10 +104,10 @@ const b64url = (bytes: Buffer | string): string => Buffer.from(bytes).toString('
  */
 export function signRaw(gateway: TestGateway, header: string | Buffer, payload: string | Buffer, encode: (bytes: Buffer | string) => string = b64url): string {
   const input = `${encode(header)}.${encode(payload)}`;
-  const signature = createHmac('sha256', gateway.config.tokens.jwtSecret.bytes()).update(input).digest('base64url');
+  const signature = createHmac('sha256', gateway.config.tokens.jwtSecret!.bytes()).update(input).digest('base64url');
   return `${input}.${signature}`;
 }
 
 export async function liveKid(gateway: TestGateway): Promise<string> {
-  return (await createHmacKeyRing(gateway.config.tokens.jwtSecret)).current(0).kid;
+  return (await createHmacKeyRing(gateway.config.tokens.jwtSecret!)).current(0).kid;
 }

@@ -157,11 +157,11 @@ describe('access-token edge cases over HTTP', () => {
         else payloadText = `${payloadText.slice(0, -1)} }`;
       }
       const parts = [Buffer.from(headerText).toString('base64url'), Buffer.from(payloadText).toString('base64url')];
-      const canonical = `${parts.join('.')}.${createHmac('sha256', gateway.config.tokens.jwtSecret.bytes()).update(parts.join('.')).digest('base64url')}`;
+      const canonical = `${parts.join('.')}.${createHmac('sha256', gateway.config.tokens.jwtSecret!.bytes()).update(parts.join('.')).digest('base64url')}`;
       await expectAccepted(canonical);
       parts[index] = withTrailingBit(parts[index] ?? '');
       const input = parts.join('.');
-      await expectRefused(`${input}.${createHmac('sha256', gateway.config.tokens.jwtSecret.bytes()).update(input).digest('base64url')}`, TokenRejection.TOKEN_INVALID);
+      await expectRefused(`${input}.${createHmac('sha256', gateway.config.tokens.jwtSecret!.bytes()).update(input).digest('base64url')}`, TokenRejection.TOKEN_INVALID);
     });
 
     it.each([

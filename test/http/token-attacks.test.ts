@@ -85,7 +85,7 @@ describe('access-token attacks over HTTP', () => {
 
   describe('forged and malformed tokens', () => {
     it('answers me for a token crafted with the gateway secret (control for the forgery below)', async () => {
-      const token = await craftToken(gateway.config.tokens.jwtSecret.bytes(), { kid: await liveKid() });
+      const token = await craftToken(gateway.config.tokens.jwtSecret!.bytes(), { kid: await liveKid() });
       const response = await me({ cookie: `${ACCESS_COOKIE}=${token}` });
       expect(response.body.errors).toBeUndefined();
       expect(response.body.data?.me.email).toBe(ADA);
@@ -144,7 +144,7 @@ describe('access-token attacks over HTTP', () => {
     });
 
     it('refuses an oversized access cookie even when it is signed with the gateway secret (TOKEN_INVALID)', async () => {
-      const oversized = await craftToken(gateway.config.tokens.jwtSecret.bytes(), { kid: await liveKid(), pad: 'x'.repeat(5000) });
+      const oversized = await craftToken(gateway.config.tokens.jwtSecret!.bytes(), { kid: await liveKid(), pad: 'x'.repeat(5000) });
       expect(oversized.length).toBeGreaterThan(5000);
       expectRefused(await me({ cookie: `${ACCESS_COOKIE}=${oversized}` }), TokenRejection.TOKEN_INVALID);
     });
@@ -224,7 +224,7 @@ describe('access-token attacks over HTTP', () => {
     it('refuses an expired forgery with TOKEN_INVALID, not TOKEN_EXPIRED', async () => {
       const kid = await liveKid();
       const expiresAt = Math.floor(clock / 1000) - 3600;
-      const genuine = await craftToken(gateway.config.tokens.jwtSecret.bytes(), { kid, expiresAt });
+      const genuine = await craftToken(gateway.config.tokens.jwtSecret!.bytes(), { kid, expiresAt });
       expectRefused(await me({ cookie: `${ACCESS_COOKIE}=${genuine}` }), TokenRejection.TOKEN_EXPIRED);
       const forged = await craftToken(randomBytes(32), { kid, expiresAt });
       expectRefused(await me({ cookie: `${ACCESS_COOKIE}=${forged}` }), TokenRejection.TOKEN_INVALID);
