@@ -46,7 +46,8 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
   const ring = createKeyRing([]);
   let timer: NodeJS.Timeout | undefined;
 
-  async function reload(): Promise<void> {
+  /** Loads the stored schedule into the ring and returns it. */
+  async function load(): Promise<StoredSigningKey[]> {
     const stored = await store.list();
     ring.replace(
       await Promise.all(
@@ -63,20 +64,30 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
         ),
       ),
     );
+    return stored;
   }
 
-  async function addKey(activatesAt: number): Promise<StoredSigningKey | undefined> {
-    const stored = await store.list();
-    const generation = stored.reduce((highest, key) => Math.max(highest, key.generation), 0) + 1;
+  async function reload(): Promise<void> {
+    await load();
+  }
+
+  /**
+   * `basis` is the schedule the caller decided on. The generation comes from it, not from a later read: two
+   * instances that decided on the same schedule then claim the same generation, and exactly one inserts.
+   */
+  async function addKey(leadMs: number, basis: readonly StoredSigningKey[]): Promise<StoredSigningKey | undefined> {
+    const generation = basis.reduce((highest, key) => Math.max(highest, key.generation), 0) + 1;
     const { kid, publicJwk, privateJwk } = await generateSigningKey(deps.algorithm);
+    // One reading of the clock, taken once the key exists: the lead is counted from its publication.
+    const publishedAt = now();
     const key: StoredSigningKey = {
       kid,
       alg: deps.algorithm,
       generation,
       publicJwk,
       sealedPrivateJwk: encryption.seal(kid, privateJwk),
-      publishedAt: new Date(now()),
-      activatesAt: new Date(activatesAt),
+      publishedAt: new Date(publishedAt),
+      activatesAt: new Date(publishedAt + leadMs),
       retiresAt: null,
     };
     // The unique generation decides between concurrent rotations (or first starts of several instances).
@@ -95,10 +106,10 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
   return {
     ring,
     async start(): Promise<void> {
-      await reload();
+      const stored = await load();
       if (!hasSigner(now())) {
         // First start (or every key retired): a key that signs at once; nothing can be relying on another yet.
-        const created = await addKey(now());
+        const created = await addKey(0, stored);
         if (created) logger.warn({ kid: created.kid, alg: created.alg }, 'no signing key was active: created one');
         await reload();
       }
@@ -118,12 +129,10 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
     },
     reload,
     async rotate(): Promise<RotationPlan> {
-      await reload();
-      const at = now();
-      const activatesAt = at + deps.leadSeconds * 1000;
-      const created = await addKey(activatesAt);
+      const stored = await load();
+      const created = await addKey(deps.leadSeconds * 1000, stored);
       if (!created) throw new Error('Another rotation inserted a key at the same moment; run keys:rotate again if you still want one.');
-      const retiresAt = new Date(activatesAt + deps.tokenReachSeconds * 1000);
+      const retiresAt = new Date(created.activatesAt.getTime() + deps.tokenReachSeconds * 1000);
       const retiring: Array<{ kid: string; retiresAt: Date }> = [];
       for (const key of await store.list()) {
         if (key.kid === created.kid || (key.retiresAt !== null && key.retiresAt <= retiresAt)) continue;

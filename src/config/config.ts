@@ -214,6 +214,11 @@ export function loadConfig(env: Env): Config {
     warnings.push('SIGNUP_ENABLED is true: anyone who can reach the gateway can create an account.');
   }
 
+  if (!hmac && (vars.KEY_ROTATION_LEAD_SECONDS ?? 3600) < 60) {
+    // Instances learn of a new key by polling every 30 s: a shorter lead lets one sign with a key another
+    // does not know yet.
+    warnings.push('KEY_ROTATION_LEAD_SECONDS is under 60: with more than one gateway instance, keep it at 60 or more.');
+  }
   if (!hmac && jwtText !== undefined) {
     warnings.push(`JWT_SECRET is set but unused: JWT_ALGORITHM is ${vars.JWT_ALGORITHM}, so tokens are signed with key pairs.`);
   }
