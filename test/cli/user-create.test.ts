@@ -1,26 +1,16 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mongoose from 'mongoose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createServices } from '../../src/app.js';
 import { loadConfig, type Env } from '../../src/config/config.js';
 import { createLogger } from '../../src/logger.js';
+import { CLI_TIMEOUT_MS, runCli, type CliResult } from '../support/cli.js';
 import { randomSecret, uniqueDatabaseUri } from '../support/config.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 const CLI = 'src/cli/user-create.ts';
 const PASSWORD = 'Tr0ub4dor&3-horse-battery';
-const SPAWN_TIMEOUT = 30_000;
-
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 const databases: string[] = [];
 const dataDirs: string[] = [];
@@ -43,29 +33,8 @@ function cliEnv(): Env {
 }
 
 /** Runs the CLI as a user would, with `stdin` piped in (not a terminal). */
-function runCli(args: readonly string[], env: Env, stdin: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(TSX, [CLI, ...args], { cwd: ROOT, env: { ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`user-create did not exit within ${SPAWN_TIMEOUT} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, SPAWN_TIMEOUT - 2_000);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    // The CLI may exit on a usage error before it reads stdin; a broken pipe then is expected.
-    child.stdin.on('error', () => {});
-    child.stdin.end(stdin);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runUserCreate(args: readonly string[], env: Env, stdin: string): Promise<CliResult> {
+  return runCli(CLI, args, { env, stdin });
 }
 
 async function countUsers(uri: string): Promise<number> {
@@ -89,7 +58,7 @@ afterAll(async () => {
 describe('user:create CLI', () => {
   it('creates an admin from a password on stdin, prints it as JSON, and the user can sign in', { timeout: 60_000 }, async () => {
     const env = cliEnv();
-    const result = await runCli(['--email', '  Grace.Hopper@Example.COM ', '--role', 'admin'], env, `${PASSWORD}\n`);
+    const result = await runUserCreate(['--email', '  Grace.Hopper@Example.COM ', '--role', 'admin'], env, `${PASSWORD}\n`);
     expect(result.stderr).not.toContain(PASSWORD);
     expect(result.stdout).not.toContain(PASSWORD);
     expect(result.code, result.stderr).toBe(0);
@@ -110,7 +79,7 @@ describe('user:create CLI', () => {
   });
 
   it('gives a user the USER role when no role is named', { timeout: 30_000 }, async () => {
-    const result = await runCli(['--email', 'plain@example.com'], cliEnv(), PASSWORD);
+    const result = await runUserCreate(['--email', 'plain@example.com'], cliEnv(), PASSWORD);
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ email: 'plain@example.com', roles: ['USER'] });
   });
@@ -121,7 +90,7 @@ describe('user:create CLI', () => {
   ])('refuses a password given as %s with exit code 2 and does not echo it', { timeout: 30_000 }, async (_form, passwordArgs) => {
     const secret = 'n0t-0n-the-c0mmand-line-4821';
     const env = cliEnv();
-    const result = await runCli(['--email', 'leak@example.com', ...passwordArgs(secret)], env, PASSWORD);
+    const result = await runUserCreate(['--email', 'leak@example.com', ...passwordArgs(secret)], env, PASSWORD);
     expect(result.code).toBe(2);
     expect(result.stdout).not.toContain(secret);
     expect(result.stderr).not.toContain(secret);
@@ -131,7 +100,7 @@ describe('user:create CLI', () => {
 
   it('exits with 2 when --email is missing', { timeout: 30_000 }, async () => {
     const env = cliEnv();
-    const result = await runCli(['--role', 'admin'], env, PASSWORD);
+    const result = await runUserCreate(['--role', 'admin'], env, PASSWORD);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/--email/);
@@ -140,7 +109,7 @@ describe('user:create CLI', () => {
 
   it('exits with 2 for an unknown role', { timeout: 30_000 }, async () => {
     const env = cliEnv();
-    const result = await runCli(['--email', 'role@example.com', '--role', 'superuser'], env, PASSWORD);
+    const result = await runUserCreate(['--email', 'role@example.com', '--role', 'superuser'], env, PASSWORD);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/superuser/);
@@ -150,7 +119,7 @@ describe('user:create CLI', () => {
   it('exits with 1 and creates nobody when the password is too short', { timeout: 30_000 }, async () => {
     const env = cliEnv();
     const short = 'short-pw7';
-    const result = await runCli(['--email', 'short@example.com'], env, `${short}\n`);
+    const result = await runUserCreate(['--email', 'short@example.com'], env, `${short}\n`);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).not.toContain(short);
@@ -159,10 +128,10 @@ describe('user:create CLI', () => {
 
   it('exits with 1 for an email that already exists, however it is cased', { timeout: 60_000 }, async () => {
     const env = cliEnv();
-    const first = await runCli(['--email', 'twice@example.com'], env, PASSWORD);
+    const first = await runUserCreate(['--email', 'twice@example.com'], env, PASSWORD);
     expect(first.code, first.stderr).toBe(0);
 
-    const second = await runCli(['--email', ' TWICE@example.com', '--role', 'admin'], env, `another-${PASSWORD}`);
+    const second = await runUserCreate(['--email', ' TWICE@example.com', '--role', 'admin'], env, `another-${PASSWORD}`);
     expect(second.code).toBe(1);
     expect(second.stdout).toBe('');
     expect(second.stderr).toMatch(/already exists/);

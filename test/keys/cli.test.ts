@@ -1,50 +1,18 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mongoose from 'mongoose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Env } from '../../src/config/config.js';
 import { parseSecret } from '../../src/config/secret.js';
+import { CLI_TIMEOUT_MS, runCli } from '../support/cli.js';
 import { randomSecret, uniqueDatabaseUri } from '../support/config.js';
 import { startGateway } from '../support/gateway.js';
 import { jwksKids } from './support.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
-const SPAWN_TIMEOUT = 30_000;
-
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 const databases: string[] = [];
 const dataDirs: string[] = [];
-
-function run(script: string, args: readonly string[], env: Env): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(TSX, [script, ...args], { cwd: ROOT, env: { ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${script} did not exit within ${SPAWN_TIMEOUT} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, SPAWN_TIMEOUT - 2_000);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** What an operator would export for a key-pair gateway: its own database, a real secret, a temporary DATA_DIR. */
 function operatorEnv(overrides: Env = {}): Env {
@@ -74,8 +42,8 @@ afterAll(async () => {
 });
 
 describe('keys:generate CLI', () => {
-  it('prints two NAME=value lines of distinct secrets that the config accepts', { timeout: SPAWN_TIMEOUT }, async () => {
-    const result = await run('src/cli/keys-generate.ts', [], { PATH: process.env['PATH'] });
+  it('prints two NAME=value lines of distinct secrets that the config accepts', { timeout: CLI_TIMEOUT_MS }, async () => {
+    const result = await runCli('src/cli/keys-generate.ts', [], { env: { PATH: process.env['PATH'] } });
     expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
@@ -85,17 +53,17 @@ describe('keys:generate CLI', () => {
     expect(values.get('JWT_SECRET')).not.toBe(values.get('REFRESH_TOKEN_HASH_SECRET'));
   });
 
-  it('exits with 2 and prints no secret for an unknown --name', { timeout: SPAWN_TIMEOUT }, async () => {
-    const result = await run('src/cli/keys-generate.ts', ['--name', 'FOO'], { PATH: process.env['PATH'] });
+  it('exits with 2 and prints no secret for an unknown --name', { timeout: CLI_TIMEOUT_MS }, async () => {
+    const result = await runCli('src/cli/keys-generate.ts', ['--name', 'FOO'], { env: { PATH: process.env['PATH'] } });
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
   });
 });
 
 describe('keys:rotate CLI', () => {
-  it('exits with 2 and writes nothing when JWT_ALGORITHM is HS256', { timeout: SPAWN_TIMEOUT }, async () => {
+  it('exits with 2 and writes nothing when JWT_ALGORITHM is HS256', { timeout: CLI_TIMEOUT_MS }, async () => {
     const env = operatorEnv({ JWT_ALGORITHM: 'HS256', JWT_SECRET: randomSecret() });
-    const result = await run('src/cli/keys-rotate.ts', [], env);
+    const result = await runCli('src/cli/keys-rotate.ts', [], { env });
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
     const connection = await mongoose.createConnection(env['MONGODB_URI']!).asPromise();
@@ -109,7 +77,7 @@ describe('keys:rotate CLI', () => {
   it('prints the rotation plan as JSON, and a gateway started on the same environment publishes the new key', { timeout: 60_000 }, async () => {
     const env = operatorEnv({ KEY_ROTATION_LEAD_SECONDS: '120' });
     const startedAt = Date.now();
-    const result = await run('src/cli/keys-rotate.ts', [], env);
+    const result = await runCli('src/cli/keys-rotate.ts', [], { env });
     expect(result.code, result.stderr).toBe(0);
     const plan = JSON.parse(result.stdout) as { kid: string; publishedAt: string; activatesAt: string; retiring: Array<{ kid: string; retiresAt: string }> };
     expect(plan.kid).toMatch(/^[A-Za-z0-9_-]{43}$/);
