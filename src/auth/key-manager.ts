@@ -46,6 +46,21 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
   const ring = createKeyRing([]);
   let timer: NodeJS.Timeout | undefined;
 
+  const unreadable = new Set<string>();
+  /**
+   * A private key sealed under another secret (REFRESH_TOKEN_HASH_SECRET was changed) cannot sign, but its
+   * public half still verifies the tokens it signed; if no key can sign, `start` creates one.
+   */
+  function openOrWarn(key: StoredSigningKey): ReturnType<KeyEncryption['open']> | undefined {
+    try {
+      return encryption.open(key.kid, key.sealedPrivateJwk);
+    } catch {
+      if (!unreadable.has(key.kid)) logger.error({ kid: key.kid }, 'cannot decrypt this signing key (was REFRESH_TOKEN_HASH_SECRET changed?); it verifies only');
+      unreadable.add(key.kid);
+      return undefined;
+    }
+  }
+
   /** Loads the stored schedule into the ring and returns it. */
   async function load(): Promise<StoredSigningKey[]> {
     const stored = await store.list();
@@ -56,7 +71,7 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
             kid: key.kid,
             alg: key.alg,
             publicJwk: key.publicJwk,
-            privateJwk: encryption.open(key.kid, key.sealedPrivateJwk),
+            privateJwk: openOrWarn(key),
             publishedAt: key.publishedAt.getTime(),
             activatesAt: key.activatesAt.getTime(),
             retiresAt: key.retiresAt?.getTime() ?? null,
@@ -94,6 +109,18 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
     return (await store.insert(key)) === 'inserted' ? key : undefined;
   }
 
+  /** Every other key stops verifying once the last token it can still sign has expired. */
+  async function retireOthers(created: StoredSigningKey): Promise<Array<{ kid: string; retiresAt: Date }>> {
+    const retiresAt = new Date(created.activatesAt.getTime() + deps.tokenReachSeconds * 1000);
+    const retiring: Array<{ kid: string; retiresAt: Date }> = [];
+    for (const key of await store.list()) {
+      if (key.kid === created.kid || (key.retiresAt !== null && key.retiresAt <= retiresAt)) continue;
+      await store.retire(key.kid, retiresAt);
+      retiring.push({ kid: key.kid, retiresAt });
+    }
+    return retiring;
+  }
+
   function hasSigner(at: number): boolean {
     try {
       ring.current(at);
@@ -108,9 +135,11 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
     async start(): Promise<void> {
       const stored = await load();
       if (!hasSigner(now())) {
-        // First start (or every key retired): a key that signs at once; nothing can be relying on another yet.
+        // First start, every key retired, or no key this instance can decrypt: a key that signs at once. Others
+        // are left as they are: an instance with a wrong secret must not retire keys the rest still sign with;
+        // every instance verifies its new key through the public half all the same.
         const created = await addKey(0, stored);
-        if (created) logger.warn({ kid: created.kid, alg: created.alg }, 'no signing key was active: created one');
+        if (created) logger.warn({ kid: created.kid, alg: created.alg }, 'no signing key was active here: created one');
         await reload();
       }
       const poll = (): void => {
@@ -132,13 +161,7 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
       const stored = await load();
       const created = await addKey(deps.leadSeconds * 1000, stored);
       if (!created) throw new Error('Another rotation inserted a key at the same moment; run keys:rotate again if you still want one.');
-      const retiresAt = new Date(created.activatesAt.getTime() + deps.tokenReachSeconds * 1000);
-      const retiring: Array<{ kid: string; retiresAt: Date }> = [];
-      for (const key of await store.list()) {
-        if (key.kid === created.kid || (key.retiresAt !== null && key.retiresAt <= retiresAt)) continue;
-        await store.retire(key.kid, retiresAt);
-        retiring.push({ kid: key.kid, retiresAt });
-      }
+      const retiring = await retireOthers(created);
       await reload();
       logger.info({ kid: created.kid, activatesAt: created.activatesAt, retiring }, 'signing key rotation scheduled');
       return { kid: created.kid, publishedAt: created.publishedAt, activatesAt: created.activatesAt, retiring };

@@ -8,6 +8,8 @@ import { createLogger } from '../../src/logger.js';
 import { connectDatabase } from '../../src/stores/mongo.js';
 import { createSigningKeysStore, type SigningKeysStore } from '../../src/stores/signing-keys.store.js';
 import { createKeyEncryption } from '../../src/tokens/key-encryption.js';
+import { CurrentSessionDocument, LoginDocument } from '../generated/operations.js';
+import { testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import {
   expectAccepted,
@@ -438,5 +440,39 @@ describe('verified-token cache and early retirement', () => {
     const [retired] = await store.list();
     await store.retire(retired!.kid, new Date(clock + 3_600 * SECOND));
     expect((await store.list())[0]!.retiresAt).toEqual(retired!.retiresAt);
+  });
+});
+
+describe('a stored key sealed under another secret', () => {
+  it('still verifies its tokens, and a gateway that cannot decrypt it signs with a new key of its own', async () => {
+    const first = await startGateway({ config: testConfig({ JWT_ALGORITHM: 'EdDSA' }) });
+    const second = await startGateway({
+      config: testConfig({
+        JWT_ALGORITHM: 'EdDSA',
+        MONGODB_URI: first.config.database.uri,
+        DATA_DIR: first.config.dataDir,
+      }),
+    });
+    try {
+      const kidsOf = async (gateway: TestGateway): Promise<string[]> =>
+        ((await (await fetch(`${gateway.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }).keys.map((key) => key.kid).sort();
+      const firstKids = await kidsOf(first);
+      expect(firstKids).toHaveLength(1);
+      await second.app.keyManager!.reload();
+      await first.app.keyManager!.reload();
+      expect(await kidsOf(second)).toHaveLength(2);
+      expect(await kidsOf(first)).toEqual(await kidsOf(second));
+
+      await first.createUser({ email: 'ada@example.com', password: PASSWORD });
+      const fromFirst = await first.request(LoginDocument, { email: 'ada@example.com', password: PASSWORD, delivery: 'BODY' });
+      const token = fromFirst.body.data?.login.accessToken ?? '';
+      // The first gateway still signs with the key it can read; the second verifies it through the public half.
+      expect(JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).kid).toBe(firstKids[0]);
+      const seen = await second.request(CurrentSessionDocument, {}, { headers: { authorization: `Bearer ${token}` } });
+      expect(seen.body.errors).toBeUndefined();
+    } finally {
+      await second.app.stop();
+      await first.stop();
+    }
   });
 });
