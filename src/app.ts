@@ -180,7 +180,8 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     allowBatchedHttpRequests: false,
     parseOptions: limits.parseOptions,
     validationRules: limits.validationRules,
-    // Apollo's default landing page loads script from a CDN; a page that holds credentials must not.
+    // Apollo's default landing page loads script from a CDN; a page that holds credentials must not. The
+    // playground (src/http/playground.ts) is bundled at build time and served from this origin instead.
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
@@ -203,6 +204,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       jwks: () => keys.jwks(now()),
       // Verifiers must see a new key before it signs: their cached copy may be at most half the lead time old.
       jwksMaxAgeSeconds: Math.min(3600, Math.floor(config.tokens.keyRotationLeadSeconds / 2)),
+      playgroundEnabled: config.playgroundEnabled,
       logger,
       now,
     }),

@@ -43,6 +43,8 @@ export interface Config {
   readonly allowedOrigins: readonly string[];
   /** Schema introspection; on in development, off in production unless set. */
   readonly introspectionEnabled: boolean;
+  /** GraphiQL at /playground (and at /graphql to a browser); on in development, off in production unless set. */
+  readonly playgroundEnabled: boolean;
   /** argon2id cost; never below the OWASP minimum (m=19 MiB, t=2, p=1). */
   readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
   /** Password hashes in flight at once; undefined: one fewer than the cores (auth/password.ts decides). */
@@ -102,6 +104,7 @@ const envSchema = z.object({
     .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s*]+$/, 'each origin must be scheme://host[:port], no path, no wildcard')))
     .default([]),
   INTROSPECTION_ENABLED: flag.optional(),
+  PLAYGROUND_ENABLED: flag.optional(),
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19_456).max(4_194_304).default(19_456),
   ARGON2_TIME_COST: z.coerce.number().int().min(2).max(100).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
@@ -128,6 +131,7 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   METRICS_ENABLED: 'use true or false',
   ALLOWED_ORIGINS: 'a comma-separated list such as https://app.example.com,https://admin.example.com',
   INTROSPECTION_ENABLED: 'use true or false',
+  PLAYGROUND_ENABLED: 'use true or false',
   ARGON2_MEMORY_KIB: 'use KiB from 19456 (the OWASP minimum, 19 MiB) to 4194304',
   ARGON2_TIME_COST: 'use 2 (the OWASP minimum) to 100 iterations',
   ARGON2_PARALLELISM: 'use 1 to 16 lanes',
@@ -249,6 +253,7 @@ export function loadConfig(env: Env): Config {
     metricsEnabled: valid.METRICS_ENABLED,
     allowedOrigins: valid.ALLOWED_ORIGINS,
     introspectionEnabled: valid.INTROSPECTION_ENABLED ?? valid.NODE_ENV !== 'production',
+    playgroundEnabled: valid.PLAYGROUND_ENABLED ?? valid.NODE_ENV !== 'production',
     argon2: { memoryCost: valid.ARGON2_MEMORY_KIB, timeCost: valid.ARGON2_TIME_COST, parallelism: valid.ARGON2_PARALLELISM },
     passwordHashConcurrency: valid.PASSWORD_HASH_CONCURRENCY,
     revocations: { maxLagSeconds: valid.REVOCATION_MAX_LAG_SECONDS },

@@ -8,6 +8,7 @@ import type { ClientInfo } from '../auth/auth-service.js';
 import { ErrorCode, publicMessage } from '../errors.js';
 import type { Endpoint, GatewayContext, RequestCredentials } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
+import { playground, wantsPlayground } from './playground.js';
 import { corsPolicy, originCheck, securityHeaders } from './security.js';
 import { API_PATH, AUTH_PATH, clearedSessionCookies, readAccessToken, readRefreshCookie, sessionCookies } from './cookies.js';
 
@@ -26,6 +27,8 @@ export interface HttpAppDeps {
   /** The public signing keys published now (none for HS256). */
   readonly jwks: () => JWK[];
   readonly jwksMaxAgeSeconds: number;
+  /** Serve GraphiQL at /playground, and at /graphql to a browser. */
+  readonly playgroundEnabled: boolean;
   readonly logger: Logger;
   readonly now: () => number;
 }
@@ -58,6 +61,14 @@ export function createHttpApp(deps: HttpAppDeps): Express {
       res.type(metrics.contentType).send(await metrics.metrics());
     });
   }
+
+  // The playground's page and assets carry their own CSP (same-origin only); everything else keeps 'none'.
+  const playgroundRoutes = playground({ enabled: deps.playgroundEnabled });
+  app.use(playgroundRoutes.router);
+  app.get(API_PATH, (req, res, next) => {
+    if (wantsPlayground(req)) playgroundRoutes.page(req, res, next);
+    else next();
+  });
 
   const graphql = (endpoint: Endpoint): express.RequestHandler =>
     expressMiddleware(deps.apollo, {

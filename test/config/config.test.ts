@@ -308,6 +308,15 @@ describe('production', () => {
     expect(config.database).toEqual({ uri: 'mongodb://db.internal/app', name: 'app' });
   });
 
+  it('turns the playground off unless PLAYGROUND_ENABLED says otherwise (on in development)', () => {
+    const production = { NODE_ENV: 'production', MONGODB_URI: 'mongodb://db.internal/app' };
+    expect(loadConfig(envWith(production)).playgroundEnabled).toBe(false);
+    expect(loadConfig(envWith({ ...production, PLAYGROUND_ENABLED: 'true' })).playgroundEnabled).toBe(true);
+    expect(loadConfig(envWith({ NODE_ENV: 'development' })).playgroundEnabled).toBe(true);
+    expect(loadConfig(envWith({ NODE_ENV: 'development', PLAYGROUND_ENABLED: 'false' })).playgroundEnabled).toBe(false);
+    expect(names(problemsFor(envWith({ PLAYGROUND_ENABLED: 'yes' })))).toEqual(['PLAYGROUND_ENABLED']);
+  });
+
   it('warns when sign-up is enabled', () => {
     const config = loadConfig(envWith({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db.internal/app', SIGNUP_ENABLED: 'true' }));
     expect(config.warnings.some((warning) => warning.includes('SIGNUP_ENABLED'))).toBe(true);

@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import { buildPlayground } from '../../scripts/playground-build.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,6 +13,9 @@ declare module 'vitest' {
  * Every test file then works in a database of its own on that server.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The playground tests serve playground/dist: built once here, before any test file runs (a no-op when it
+  // matches its sources), so parallel test files never build it at the same time.
+  await buildPlayground();
   const configured = process.env['MONGODB_URI'];
   if (configured) {
     project.provide('mongodbUri', configured);

@@ -1,0 +1,83 @@
+// The playground: GraphiQL, bundled by Vite from npm and served by the gateway itself, so nothing is fetched
+// from another origin. Requests carry the browser's cookies; the JSON content type satisfies Apollo's CSRF
+// prevention.
+import 'graphiql/setup-workers/vite';
+import 'graphiql/style.css';
+import './style.css';
+import { GraphiQL } from 'graphiql';
+import { Kind, parse, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
+import { createRoot } from 'react-dom/client';
+
+/** The mutations served at /graphql/auth (src/graphql/auth-endpoint.plugin.ts); the refresh cookie lives there. */
+const AUTH_FIELDS = new Set(['login', 'signUp', 'refresh', 'logout']);
+
+interface Params {
+  readonly query: string;
+  readonly operationName?: string | null;
+  readonly variables?: unknown;
+}
+
+/** /graphql/auth when every root field of the operation to run is an auth mutation, else /graphql. */
+function endpointFor({ query, operationName }: Params): string {
+  let operation: OperationDefinitionNode | undefined;
+  try {
+    const operations = parse(query).definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+    operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
+  } catch {
+    return '/graphql'; // the server reports the syntax error
+  }
+  if (operation?.operation !== 'mutation') return '/graphql';
+  const fields = operation.selectionSet.selections;
+  return fields.length > 0 && fields.every((f) => f.kind === Kind.FIELD && AUTH_FIELDS.has(f.name.value)) ? '/graphql/auth' : '/graphql';
+}
+
+async function fetcher(params: Params, options?: { headers?: Record<string, unknown> }): Promise<ExecutionResult> {
+  const response = await fetch(endpointFor(params), {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { ...(options?.headers as Record<string, string> | undefined), 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(params),
+  });
+  return (await response.json()) as ExecutionResult;
+}
+
+const TRY_THIS = `# Welcome to the Portcullis playground.
+#
+# 1. Run "Login" below with your account (create one with: npm run user:create -- --email you@example.com).
+#    The tokens arrive as HttpOnly cookies: this page cannot read them, the browser sends them.
+# 2. Run "Me". Then "Refresh" and "Logout" (sent to /graphql/auth, where the refresh cookie is scoped).
+
+mutation Login {
+  login(email: "ada@example.com", password: "change me") {
+    user { id email roles }
+    accessTokenExpiresAt
+  }
+}
+
+query Me {
+  me { id email roles }
+}
+
+mutation Refresh {
+  refresh { accessTokenExpiresAt refreshTokenExpiresAt }
+}
+
+mutation Logout {
+  logout
+}
+`;
+
+const url = new URL(window.location.href);
+const query = url.searchParams.get('query') ?? undefined;
+const variables = url.searchParams.get('variables') ?? undefined;
+
+createRoot(document.getElementById('playground')!).render(
+  <GraphiQL
+    fetcher={fetcher}
+    defaultQuery={TRY_THIS}
+    {...(query !== undefined && { initialQuery: query })}
+    {...(variables !== undefined && { initialVariables: variables })}
+    // Headers (e.g. a Bearer token for delivery: BODY) are never written to localStorage.
+    shouldPersistHeaders={false}
+  />,
+);

@@ -1,0 +1,109 @@
+/**
+ * The playground as a person uses it: headless Chromium (the system package, driven by playwright-core) opens
+ * GraphiQL from the gateway, logs in and asks `me` through the page, which sends the browser's cookies.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/http/cookies.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+const EMAIL = 'ada@example.com';
+const PASSWORD = 'correct horse battery staple';
+
+describe('the playground in a browser', () => {
+  let gateway: TestGateway;
+  let browser: Browser;
+  let page: Page;
+  const requests: string[] = [];
+  const posts: string[] = [];
+  const workers: string[] = [];
+  const cspViolations: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH.`);
+    }
+    gateway = await startGateway();
+    await gateway.createUser({ email: EMAIL, password: PASSWORD });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+    page.on('request', (request) => {
+      requests.push(request.url());
+      if (request.method() === 'POST') posts.push(new URL(request.url()).pathname);
+    });
+    page.on('worker', (worker) => workers.push(worker.url()));
+    page.on('console', (message) => {
+      if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text().slice(0, 300));
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await gateway?.stop();
+  });
+
+  /** What an element shows; Monaco renders spaces as no-break spaces. */
+  async function text(locator: Locator): Promise<string> {
+    return (await locator.innerText()).replace(/\u00a0/g, ' ');
+  }
+
+  /** Opens the playground with `query` in its editor, runs it, and returns what the response pane shows. */
+  async function run(query: string, expected: string): Promise<string> {
+    await page.goto(`${gateway.url}/playground?query=${encodeURIComponent(query)}`);
+    await page.locator('.graphiql-query-editor .monaco-editor').waitFor();
+    await page.locator('.graphiql-execute-button').click();
+    const response = page.locator('.graphiql-response');
+    await expect.poll(async () => text(response), { timeout: 15_000 }).toContain(expected);
+    return text(response);
+  }
+
+  it('opens at /graphql in a browser, with the example operations', async () => {
+    await page.goto(`${gateway.url}/graphql`);
+    await page.locator('.graphiql-query-editor .monaco-editor').waitFor({ timeout: 30_000 });
+    await expect.poll(async () => text(page.locator('.graphiql-query-editor'))).toContain('mutation Login');
+    // Monaco's GraphQL language service runs in a worker, loaded from this origin (worker-src 'self').
+    const worker = /\/playground\/assets\/graphql\.worker-[\w-]+\.js$/;
+    await expect.poll(() => workers.some((url) => worker.test(url)), { timeout: 15_000 }).toBe(true);
+  }, 60_000);
+
+  it('logs in, then answers `me` from the cookie, which the page cannot read', async () => {
+    const login = await run(`mutation { login(email: "${EMAIL}", password: "${PASSWORD}") { user { email } } }`, EMAIL);
+    expect(login).not.toContain('"errors"');
+
+    const me = await run('{ me { email roles } }', EMAIL);
+    expect(me).not.toContain('"errors"');
+
+    // The browser holds the session, HttpOnly: no script on the page sees a token.
+    const names = (await page.context().cookies(`${gateway.url}/graphql/auth`)).map((cookie) => cookie.name);
+    expect(names).toEqual(expect.arrayContaining([ACCESS_COOKIE, REFRESH_COOKIE]));
+    const visible = await page.evaluate<string>('document.cookie');
+    expect(visible).not.toContain('portcullis');
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}playground.png` });
+  }, 60_000);
+
+  it('refreshes and logs out through /graphql/auth, after which `me` is refused', async () => {
+    expect(await run('mutation { refresh { accessTokenExpiresAt } }', 'accessTokenExpiresAt')).not.toContain('"errors"');
+    expect(await run('mutation { logout }', '"logout": true')).not.toContain('"errors"');
+    expect(await run('{ me { email } }', 'UNAUTHENTICATED')).not.toContain(EMAIL);
+    // The auth mutations went to /graphql/auth (where the refresh cookie is scoped), everything else to /graphql.
+    expect(posts.filter((path) => path === '/graphql/auth')).toHaveLength(3);
+    expect(posts).toContain('/graphql');
+  }, 60_000);
+
+  it('sends no request to another origin and breaks no CSP rule', () => {
+    const origin = new URL(gateway.url).origin;
+    const elsewhere = requests.filter((url) => !url.startsWith('data:') && !url.startsWith('blob:') && new URL(url).origin !== origin);
+    expect(elsewhere).toEqual([]);
+    expect(requests.some((url) => url.startsWith(`${origin}/playground/assets/`))).toBe(true);
+    expect(cspViolations).toEqual([]);
+  });
+});
