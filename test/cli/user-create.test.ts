@@ -1,35 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mongoose from 'mongoose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createServices } from '../../src/app.js';
 import { loadConfig, type Env } from '../../src/config/config.js';
 import { createLogger } from '../../src/logger.js';
-import { CLI_TIMEOUT_MS, runCli, type CliResult } from '../support/cli.js';
-import { randomSecret, uniqueDatabaseUri } from '../support/config.js';
+import { CLI_TIMEOUT_MS, operatorEnv, removeOperatorEnvs, runCli, type CliResult } from '../support/cli.js';
+import { randomSecret } from '../support/config.js';
 
 const CLI = 'src/cli/user-create.ts';
 const PASSWORD = 'Tr0ub4dor&3-horse-battery';
 
-const databases: string[] = [];
-const dataDirs: string[] = [];
-
 /** What an operator would export: a database of its own per test, real secrets, a temporary DATA_DIR. */
 function cliEnv(): Env {
-  const uri = uniqueDatabaseUri();
-  databases.push(uri);
-  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'));
-  dataDirs.push(dataDir);
-  return {
-    PATH: process.env['PATH'],
-    NODE_ENV: 'test',
-    MONGODB_URI: uri,
-    JWT_SECRET: randomSecret(),
-    REFRESH_TOKEN_HASH_SECRET: randomSecret(),
-    LOG_LEVEL: 'silent',
-    DATA_DIR: dataDir,
-  };
+  return operatorEnv({ JWT_SECRET: randomSecret() });
 }
 
 /** Runs the CLI as a user would, with `stdin` piped in (not a terminal). */
@@ -46,14 +28,7 @@ async function countUsers(uri: string): Promise<number> {
   }
 }
 
-afterAll(async () => {
-  for (const uri of databases) {
-    const connection = await mongoose.createConnection(uri).asPromise();
-    await connection.dropDatabase();
-    await connection.close();
-  }
-  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(removeOperatorEnvs);
 
 describe('user:create CLI', () => {
   it('creates an admin from a password on stdin, prints it as JSON, and the user can sign in', { timeout: 60_000 }, async () => {

@@ -1,45 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mongoose from 'mongoose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Env } from '../../src/config/config.js';
 import { parseSecret } from '../../src/config/secret.js';
-import { CLI_TIMEOUT_MS, runCli } from '../support/cli.js';
-import { randomSecret, uniqueDatabaseUri } from '../support/config.js';
+import { CLI_TIMEOUT_MS, operatorEnv, removeOperatorEnvs, runCli } from '../support/cli.js';
+import { randomSecret } from '../support/config.js';
 import { startGateway } from '../support/gateway.js';
 import { jwksKids } from './support.js';
 
-
-const databases: string[] = [];
-const dataDirs: string[] = [];
-
-/** What an operator would export for a key-pair gateway: its own database, a real secret, a temporary DATA_DIR. */
-function operatorEnv(overrides: Env = {}): Env {
-  const uri = uniqueDatabaseUri();
-  databases.push(uri);
-  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-keys-cli-'));
-  dataDirs.push(dataDir);
-  return {
-    PATH: process.env['PATH'],
-    NODE_ENV: 'test',
-    MONGODB_URI: uri,
-    JWT_ALGORITHM: 'EdDSA',
-    REFRESH_TOKEN_HASH_SECRET: randomSecret(),
-    LOG_LEVEL: 'silent',
-    DATA_DIR: dataDir,
-    ...overrides,
-  };
+/** What an operator would export for a key-pair gateway. */
+function keyPairEnv(overrides: Env = {}): Env {
+  return operatorEnv({ JWT_ALGORITHM: 'EdDSA', ...overrides });
 }
 
-afterAll(async () => {
-  for (const uri of databases) {
-    const connection = await mongoose.createConnection(uri).asPromise();
-    await connection.dropDatabase();
-    await connection.close();
-  }
-  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(removeOperatorEnvs);
 
 describe('keys:generate CLI', () => {
   it('prints two NAME=value lines of distinct secrets that the config accepts', { timeout: CLI_TIMEOUT_MS }, async () => {
@@ -62,7 +35,7 @@ describe('keys:generate CLI', () => {
 
 describe('keys:rotate CLI', () => {
   it('exits with 2 and writes nothing when JWT_ALGORITHM is HS256', { timeout: CLI_TIMEOUT_MS }, async () => {
-    const env = operatorEnv({ JWT_ALGORITHM: 'HS256', JWT_SECRET: randomSecret() });
+    const env = keyPairEnv({ JWT_ALGORITHM: 'HS256', JWT_SECRET: randomSecret() });
     const result = await runCli('src/cli/keys-rotate.ts', [], { env });
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
@@ -75,7 +48,7 @@ describe('keys:rotate CLI', () => {
   });
 
   it('prints the rotation plan as JSON, and a gateway started on the same environment publishes the new key', { timeout: 60_000 }, async () => {
-    const env = operatorEnv({ KEY_ROTATION_LEAD_SECONDS: '120' });
+    const env = keyPairEnv({ KEY_ROTATION_LEAD_SECONDS: '120' });
     const startedAt = Date.now();
     const result = await runCli('src/cli/keys-rotate.ts', [], { env });
     expect(result.code, result.stderr).toBe(0);

@@ -1,7 +1,11 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import mongoose from 'mongoose';
 import type { Env } from '../../src/config/config.js';
+import { randomSecret, uniqueDatabaseUri } from './config.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -41,4 +45,37 @@ export function runCli(script: string, args: readonly string[], options: { env: 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+const databases: string[] = [];
+const dataDirs: string[] = [];
+
+/**
+ * What an operator would export for a CLI: a database of its own, a real refresh-token secret, a temporary
+ * DATA_DIR, silent logs; `overrides` add the rest (JWT_SECRET, JWT_ALGORITHM …). Each is removed by
+ * `removeOperatorEnvs`, to be called in the test file's afterAll.
+ */
+export function operatorEnv(overrides: Env = {}): Env {
+  const uri = uniqueDatabaseUri();
+  databases.push(uri);
+  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'));
+  dataDirs.push(dataDir);
+  return {
+    PATH: process.env['PATH'],
+    NODE_ENV: 'test',
+    MONGODB_URI: uri,
+    REFRESH_TOKEN_HASH_SECRET: randomSecret(),
+    LOG_LEVEL: 'silent',
+    DATA_DIR: dataDir,
+    ...overrides,
+  };
+}
+
+export async function removeOperatorEnvs(): Promise<void> {
+  for (const uri of databases.splice(0)) {
+    const connection = await mongoose.createConnection(uri).asPromise();
+    await connection.dropDatabase();
+    await connection.close();
+  }
+  for (const dir of dataDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
