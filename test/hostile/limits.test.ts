@@ -196,9 +196,12 @@ describe('request limits', () => {
 
       const directory = new URL('../operations/', import.meta.url);
       const operations: OperationDefinitionNode[] = [];
+      // Fragments are sent with every operation, as the generated documents do.
+      const fragments: string[] = [];
       for (const file of readdirSync(directory).filter((name) => name.endsWith('.graphql'))) {
         for (const definition of parse(readFileSync(new URL(file, directory), 'utf8')).definitions) {
           if (definition.kind === Kind.OPERATION_DEFINITION) operations.push(definition);
+          if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.push(print(definition));
         }
       }
       expect(operations.length).toBeGreaterThanOrEqual(10);
@@ -213,7 +216,9 @@ describe('request limits', () => {
       };
       for (const operation of operations) {
         const variables = Object.fromEntries((operation.variableDefinitions ?? []).map((definition) => [definition.variable.name.value, sample(definition.type)]));
-        const response = await postGraphQL(gateway.url, { query: print(operation), variables }, { authorization: `Bearer ${token}` });
+        const used = fragments.filter((fragment) => print(operation).includes(`...${/^fragment (\w+)/.exec(fragment)?.[1]}`));
+        const query = [print(operation), ...used].join('\n');
+        const response = await postGraphQL(gateway.url, { query, variables }, { authorization: `Bearer ${token}` });
         const codes = (response.json?.errors ?? []).map((error) => error.extensions?.['code']);
         const name = operation.name?.value ?? '(anonymous)';
         expect(codes, name).not.toContain('GRAPHQL_VALIDATION_FAILED');
