@@ -2,7 +2,7 @@
  * `npm run bench`: starts real gateways as child processes on a database of this run, drives them from this
  * process, prints a table and writes bench/results.json (bench/results.smoke.json with --smoke). Every figure
  * with a reference is shown against that reference measured in the same run: on a shared machine absolute
- * numbers move from run to run, ratios much less. See README "Performance".
+ * numbers move from run to run, ratios much less. See docs/performance.md.
  */
 import { writeFileSync } from 'node:fs';
 import { loginForAccessCookie, signUpUsers, type Credentials } from './client.js';

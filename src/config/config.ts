@@ -77,7 +77,7 @@ export class ConfigError extends Error {
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
-/** Names, defaults and bounds of every variable. `.env.example` and the README table list the same. */
+/** Names, defaults and bounds of every variable. `.env.example` and the table in docs/configuration.md list the same. */
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -113,7 +113,7 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-/** Every variable the gateway reads; `.env.example` and the README's table list exactly these. */
+/** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
 export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
 
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
