@@ -199,7 +199,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       apollo,
       contextFor: createContextFactory(auth),
       isReady: async () => view.isFresh() && (await database.ping()),
-      metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens }) : undefined,
+      metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens, ...(services.keyManager && { signingKeys: services.keyManager }) }) : undefined,
       allowedOrigins: config.allowedOrigins,
       jwks: () => keys.jwks(now()),
       // Verifiers must see a new key before it signs: their cached copy may be at most half the lead time old.

@@ -19,6 +19,8 @@ export interface KeyManager {
   stop(): void;
   /** Re-reads the stored schedule now (polling does it every POLL_MS). */
   reload(): Promise<void>;
+  /** How many stored records the last load refused because their MAC did not check (see `load`). */
+  refusedCount(): number;
   /**
    * Adds the next key: published now, signing after the lead time. Every key signing until then retires once
    * the last token it can sign has expired: the new key's activation plus the longest access-token lifetime
@@ -47,9 +49,37 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
   let timer: NodeJS.Timeout | undefined;
 
   const unreadable = new Set<string>();
+  const refused = new Set<string>();
+  let refusedNow = 0;
+
   /**
-   * A private key sealed under another secret (REFRESH_TOKEN_HASH_SECRET was changed) cannot sign, but its
-   * public half still verifies the tokens it signed; if no key can sign, `start` creates one.
+   * A record whose MAC does not check was not written by a gateway holding our secret: a key added or altered
+   * by whoever can write to the database (or a record from before records were MACed). It neither verifies
+   * nor is published, nor is it ever re-MACed by a rotation. Said loudly, once per kid.
+   */
+  function authentic(stored: readonly StoredSigningKey[]): StoredSigningKey[] {
+    const kept: StoredSigningKey[] = [];
+    let refusedHere = 0;
+    for (const key of stored) {
+      if (encryption.isAuthentic(key, key.mac)) {
+        kept.push(key);
+        continue;
+      }
+      refusedHere++;
+      if (!refused.has(key.kid)) {
+        refused.add(key.kid);
+        logger.error(
+          { kid: key.kid, generation: key.generation, reason: key.mac === null ? 'no MAC (written before records were authenticated)' : 'MAC mismatch' },
+          'signing key record fails its integrity check: ignored (it neither verifies nor is published). Someone wrote to signing_keys without the gateway secret, or REFRESH_TOKEN_HASH_SECRET differs between instances.',
+        );
+      }
+    }
+    refusedNow = refusedHere;
+    return kept;
+  }
+  /**
+   * A record whose MAC checks was sealed under our secret too, so this should not fail; if it ever does, the key
+   * only verifies, and if no key can sign, `start` creates one.
    */
   function openOrWarn(key: StoredSigningKey): ReturnType<KeyEncryption['open']> | undefined {
     try {
@@ -61,12 +91,15 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
     }
   }
 
-  /** Loads the stored schedule into the ring and returns it. */
+  /**
+   * Loads the authentic part of the stored schedule into the ring. Returns every stored record, refused ones
+   * included: the next generation number must be above all of them for its unique insert to succeed.
+   */
   async function load(): Promise<StoredSigningKey[]> {
     const stored = await store.list();
     ring.replace(
       await Promise.all(
-        stored.map((key) =>
+        authentic(stored).map((key) =>
           importSigningKey({
             kid: key.kid,
             alg: key.alg,
@@ -95,7 +128,7 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
     const { kid, publicJwk, privateJwk } = await generateSigningKey(deps.algorithm);
     // One reading of the clock, taken once the key exists: the lead is counted from its publication.
     const publishedAt = now();
-    const key: StoredSigningKey = {
+    const fields = {
       kid,
       alg: deps.algorithm,
       generation,
@@ -105,6 +138,7 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
       activatesAt: new Date(publishedAt + leadMs),
       retiresAt: null,
     };
+    const key: StoredSigningKey = { ...fields, mac: encryption.authenticate(fields) };
     // The unique generation decides between concurrent rotations (or first starts of several instances).
     return (await store.insert(key)) === 'inserted' ? key : undefined;
   }
@@ -113,9 +147,10 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
   async function retireOthers(created: StoredSigningKey): Promise<Array<{ kid: string; retiresAt: Date }>> {
     const retiresAt = new Date(created.activatesAt.getTime() + deps.tokenReachSeconds * 1000);
     const retiring: Array<{ kid: string; retiresAt: Date }> = [];
-    for (const key of await store.list()) {
+    // Only authentic records are re-MACed: a forged one must never come out of a rotation looking genuine.
+    for (const key of authentic(await store.list())) {
       if (key.kid === created.kid || (key.retiresAt !== null && key.retiresAt <= retiresAt)) continue;
-      await store.retire(key.kid, retiresAt);
+      await store.retire(key.kid, retiresAt, encryption.authenticate({ ...key, retiresAt }));
       retiring.push({ kid: key.kid, retiresAt });
     }
     return retiring;
@@ -157,6 +192,7 @@ export function createKeyManager(deps: KeyManagerDeps): KeyManager {
       timer = undefined;
     },
     reload,
+    refusedCount: (): number => refusedNow,
     async rotate(): Promise<RotationPlan> {
       const stored = await load();
       const created = await addKey(deps.leadSeconds * 1000, stored);

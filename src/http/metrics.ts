@@ -7,6 +7,8 @@ export interface MetricSources {
   readonly database: Database;
   readonly view: RevocationView;
   readonly accessTokens: AccessTokens;
+  /** With key pairs: stored signing-key records refused because their MAC does not check. */
+  readonly signingKeys?: { refusedCount(): number };
 }
 
 /**
@@ -52,6 +54,17 @@ export function createMetrics(sources: MetricSources): Registry {
       this.set(sources.view.isFresh() ? 1 : 0);
     },
   });
+  const signingKeys = sources.signingKeys;
+  if (signingKeys) {
+    new Gauge({
+      name: 'portcullis_signing_keys_refused',
+      help: 'Stored signing-key records ignored because their MAC does not check (forged, altered, or written before MACs).',
+      registers: [registry],
+      collect() {
+        this.set(signingKeys.refusedCount());
+      },
+    });
+  }
   const cache = new Gauge({
     name: 'portcullis_access_token_cache',
     help: 'Verified-token cache: lookups that hit, that missed, and entries held.',

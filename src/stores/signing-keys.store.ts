@@ -13,13 +13,21 @@ export interface StoredSigningKey {
   readonly publishedAt: Date;
   readonly activatesAt: Date;
   readonly retiresAt: Date | null;
+  /**
+   * MAC of every field above under a key only the gateway holds (see KeyEncryption.authenticate). Null on a
+   * record written before records were MACed; such a record is refused like a forged one.
+   */
+  readonly mac: string | null;
 }
 
 export interface SigningKeysStore {
   list(): Promise<StoredSigningKey[]>;
   insert(key: StoredSigningKey): Promise<'inserted' | 'exists'>;
-  /** Schedules a key's retirement; never moves an earlier retirement later. */
-  retire(kid: string, at: Date): Promise<void>;
+  /**
+   * Schedules a key's retirement together with the record's new MAC (computed by the caller over the record
+   * with this retirement); never moves an earlier retirement later.
+   */
+  retire(kid: string, at: Date, mac: string): Promise<void>;
 }
 
 interface SigningKeyDocument extends Omit<StoredSigningKey, 'kid'> {
@@ -38,6 +46,7 @@ const signingKeySchema = new Schema<SigningKeyDocument>(
     publishedAt: { type: Date, required: true },
     activatesAt: { type: Date, required: true },
     retiresAt: { type: Date, default: null },
+    mac: { type: String, default: null },
   },
   { collection: 'signing_keys', versionKey: false, strict: 'throw', minimize: false },
 );
@@ -49,7 +58,7 @@ export async function createSigningKeysStore(database: Database): Promise<Signin
   return {
     async list(): Promise<StoredSigningKey[]> {
       const found = await keys.find().sort({ generation: 1 }).lean<SigningKeyDocument[]>().exec();
-      return found.map(({ _id, ...rest }) => ({ kid: _id, ...rest }));
+      return found.map(({ _id, ...rest }) => ({ kid: _id, ...rest, mac: typeof rest.mac === 'string' ? rest.mac : null }));
     },
     async insert(key: StoredSigningKey): Promise<'inserted' | 'exists'> {
       const { kid, ...rest } = key;
@@ -61,8 +70,9 @@ export async function createSigningKeysStore(database: Database): Promise<Signin
         throw error;
       }
     },
-    async retire(kid: string, at: Date): Promise<void> {
-      await keys.updateOne({ _id: kid, $or: [{ retiresAt: null }, { retiresAt: { $gt: at } }] }, { $set: { retiresAt: at } }).exec();
+    async retire(kid: string, at: Date, mac: string): Promise<void> {
+      // One write sets both, so the record is never seen with a retirement its MAC does not cover.
+      await keys.updateOne({ _id: kid, $or: [{ retiresAt: null }, { retiresAt: { $gt: at } }] }, { $set: { retiresAt: at, mac } }).exec();
     },
   };
 }

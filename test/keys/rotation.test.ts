@@ -23,6 +23,7 @@ import {
   PASSWORD,
   PRIVATE_MEMBERS,
   propertyNames,
+  retireStoredKey,
   storedPrivateJwk,
 } from './support.js';
 
@@ -295,7 +296,7 @@ describe('stored signing keys', () => {
     let reads = 0;
     const leading: SigningKeysStore = {
       list: () => sharedStore.list(),
-      retire: (kid, at) => sharedStore.retire(kid, at),
+      retire: (kid, at, mac) => sharedStore.retire(kid, at, mac),
       async insert(key) {
         await secondHasRead;
         return sharedStore.insert(key);
@@ -310,7 +311,7 @@ describe('stored signing keys', () => {
         }
         return listed;
       },
-      retire: (kid, at) => sharedStore.retire(kid, at),
+      retire: (kid, at, mac) => sharedStore.retire(kid, at, mac),
       insert: (key) => sharedStore.insert(key),
     };
     const manager = (managerStore: SigningKeysStore) =>
@@ -423,8 +424,7 @@ describe('verified-token cache and early retirement', () => {
 
     // An emergency: the key is retired now, long before its scheduled retirement and the token's expiry.
     clock += 30 * SECOND;
-    const store = await createSigningKeysStore(gateway.app.database);
-    await store.retire(kid, new Date(clock));
+    await retireStoredKey(gateway, kid, new Date(clock));
     // The ring still holds the old schedule until it reloads (the poll does it within 30 s).
     await expectAccepted(gateway, accessToken);
     await gateway.app.keyManager!.reload();
@@ -438,13 +438,13 @@ describe('verified-token cache and early retirement', () => {
   it('never moves a scheduled retirement later', async () => {
     const store = await createSigningKeysStore(gateway.app.database);
     const [retired] = await store.list();
-    await store.retire(retired!.kid, new Date(clock + 3_600 * SECOND));
+    await retireStoredKey(gateway, retired!.kid, new Date(clock + 3_600 * SECOND));
     expect((await store.list())[0]!.retiresAt).toEqual(retired!.retiresAt);
   });
 });
 
-describe('a stored key sealed under another secret', () => {
-  it('still verifies its tokens, and a gateway that cannot decrypt it signs with a new key of its own', async () => {
+describe('a stored key written under another secret', () => {
+  it('is ignored entirely (neither verifies nor is published), and a gateway finding no key of its own signs with a new one', async () => {
     const first = await startGateway({ config: testConfig({ JWT_ALGORITHM: 'EdDSA' }) });
     const second = await startGateway({
       config: testConfig({
@@ -460,16 +460,19 @@ describe('a stored key sealed under another secret', () => {
       expect(firstKids).toHaveLength(1);
       await second.app.keyManager!.reload();
       await first.app.keyManager!.reload();
-      expect(await kidsOf(second)).toHaveLength(2);
-      expect(await kidsOf(first)).toEqual(await kidsOf(second));
+      const secondKids = await kidsOf(second);
+      expect(secondKids).toHaveLength(1);
+      expect(secondKids).not.toEqual(firstKids);
+      // Both records are stored; each gateway trusts only the one MACed under its own secret.
+      expect(await (await createSigningKeysStore(first.app.database)).list()).toHaveLength(2);
+      expect(await kidsOf(first)).toEqual(firstKids);
 
       await first.createUser({ email: 'ada@example.com', password: PASSWORD });
       const fromFirst = await first.request(LoginDocument, { email: 'ada@example.com', password: PASSWORD, delivery: 'BODY' });
       const token = fromFirst.body.data?.login.accessToken ?? '';
-      // The first gateway still signs with the key it can read; the second verifies it through the public half.
-      expect(JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).kid).toBe(firstKids[0]);
-      const seen = await second.request(CurrentSessionDocument, {}, { headers: { authorization: `Bearer ${token}` } });
-      expect(seen.body.errors).toBeUndefined();
+      expect(kidOf(token)).toBe(firstKids[0]);
+      await expectAccepted(first, token);
+      await expectRefused(second, token, TokenRejection.TOKEN_INVALID);
     } finally {
       await second.app.stop();
       await first.stop();

@@ -75,6 +75,14 @@ export async function storedPrivateJwk(gateway: TestGateway, kid: string): Promi
   return createKeyEncryption(gateway.config.tokens.refreshTokenHashSecret).open(kid, stored.sealedPrivateJwk);
 }
 
+/** Retires a stored key as an operator with the gateway secret would, re-MACing the record (an emergency retirement). */
+export async function retireStoredKey(gateway: TestGateway, kid: string, at: Date): Promise<void> {
+  const store = await createSigningKeysStore(gateway.app.database);
+  const stored = (await store.list()).find((key) => key.kid === kid);
+  if (!stored) throw new Error(`no stored key ${kid}`);
+  await store.retire(kid, at, createKeyEncryption(gateway.config.tokens.refreshTokenHashSecret).authenticate({ ...stored, retiresAt: at }));
+}
+
 /**
  * A token of exactly the shape the gateway issues, copying the identity of `like` (a genuine token), issued at
  * `nowMs`, signed with `privateJwk` under `header` (alg and kid taken from it).
