@@ -17,7 +17,8 @@ export const ErrorCode = {
   /** The refresh token is unknown, malformed, expired, or its session has ended: sign in again. */
   REFRESH_TOKEN_INVALID: 'REFRESH_TOKEN_INVALID',
   /**
-   * A refresh token that was already rotated was presented again outside the grace window: a theft signal.
+   * A refresh token that was already rotated was presented again after its successor was used (or, for a token
+   * handed out twice, after the grace window): a theft signal.
    * The whole session has been revoked; sign in again.
    */
   REFRESH_TOKEN_REUSED: 'REFRESH_TOKEN_REUSED',

@@ -30,8 +30,9 @@ export interface SessionManager {
   start(user: UserRecord, client: ClientInfo): Promise<IssuedSession>;
   /**
    * Rotates a refresh token. Of any number of concurrent calls with one token exactly one rotation is stored;
-   * within the grace window the others (and retries) get the same successor; anything else presenting a
-   * rotated token revokes the session (REFRESH_TOKEN_REUSED).
+   * the others (and retries, however late) get the same successor while it is unspent (within the grace window
+   * only, for a token that was itself handed out twice); anything else presenting a rotated token revokes the
+   * session (REFRESH_TOKEN_REUSED).
    */
   refresh(refreshToken: string, client: ClientInfo): Promise<IssuedSession>;
   /** The session a refresh token belongs to, if the token is live; for logout without an access token. */
@@ -150,13 +151,25 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     }
     if (inserted === 'inserted') return issue(user, session, successor, expiresAt);
 
-    // Somebody already rotated this token. The honest case: it is the immediate predecessor of the current
-    // token (its successor has not been rotated in turn) and the rotation is recent. Then this caller gets the
-    // very same successor. Everything else is reuse of a spent token: a theft signal.
-    const existing = await refreshTokens.findActive(successorHash, new Date(at));
-    if (existing && deps.refreshGraceSeconds > 0 && at - existing.createdAt.getTime() <= deps.refreshGraceSeconds * 1000) {
-      const rotatedAgain = await refreshTokens.findActive(keys.hash(keys.successor(successor)), new Date(at));
-      if (!rotatedAgain) return issue(user, session, successor, existing.expiresAt);
+    // Somebody already rotated this token, so its successor exists. If the successor is unspent (no refresh has
+    // been made from it), nobody holds a newer token: this is a second tab, or a retry after a lost response,
+    // however late, and it gets the very same successor for as long as that is unspent and unexpired. One
+    // exception keeps reuse detection as strong as the grace window alone made it: a token that was itself
+    // handed out twice may be held by two parties (its owner and a thief who presented the token before it),
+    // so once it is spent it gets the same answer only within REFRESH_GRACE_SECONDS. Anything else presenting a
+    // spent token (an older one, or this one after its successor was used) is reuse: a theft signal.
+    // REFRESH_GRACE_SECONDS=0 switches every second answer off.
+    if (deps.refreshGraceSeconds > 0) {
+      const [existing, rotatedAgain] = await Promise.all([
+        refreshTokens.findActive(successorHash, new Date(at)),
+        refreshTokens.findActive(keys.hash(keys.successor(successor)), new Date(at)),
+      ]);
+      const withinGrace = existing !== null && at - existing.createdAt.getTime() <= deps.refreshGraceSeconds * 1000;
+      if (existing && !rotatedAgain && (withinGrace || !record.reissued)) {
+        // Marked before it is answered: whoever presents the successor after it is spent meets the grace rule.
+        await refreshTokens.markReissued(successorHash);
+        return issue(user, session, successor, existing.expiresAt);
+      }
     }
     await revoke(session.id, 'refresh-token-reused');
     await audit
@@ -167,7 +180,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         at: new Date(at),
         clientAddress: coarseAddress(client.address),
         userAgent: client.userAgent,
-        detail: `generation ${record.generation} presented after its successor was used or its grace ended`,
+        detail: `generation ${record.generation} presented after its successor was used, or after its grace ended when it had been handed out twice`,
       })
       .catch((error: unknown) => logger.error({ err: error }, 'could not write an audit event'));
     logger.warn({ sessionId: session.id, userId: user.id, generation: record.generation }, 'refresh token reused: session revoked');

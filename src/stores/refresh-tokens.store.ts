@@ -19,6 +19,16 @@ export interface RefreshTokenRecord {
   readonly createdAt: Date;
 }
 
+/** A record as read back. */
+export interface StoredRefreshToken extends RefreshTokenRecord {
+  /**
+   * True once the token was handed out a second time (a retry or a second tab got it after its rotation won):
+   * from then on two parties may hold it, so presenting it again after it was spent is reuse once the grace
+   * window has passed, as for any token under the grace rule.
+   */
+  readonly reissued: boolean;
+}
+
 export interface RefreshTokensStore {
   /**
    * Inserts by unique `_id`. 'exists' when a record with that hash is already there: this insert is the one
@@ -26,7 +36,9 @@ export interface RefreshTokensStore {
    */
   insert(record: RefreshTokenRecord): Promise<'inserted' | 'exists'>;
   /** Unexpired only: expiry is checked here on read, whatever the TTL index or sweeper has done. */
-  findActive(tokenHash: string, now: Date): Promise<RefreshTokenRecord | null>;
+  findActive(tokenHash: string, now: Date): Promise<StoredRefreshToken | null>;
+  /** Sets `reissued`. Idempotent, so a plain update serves on every server (no compare-and-set needed). */
+  markReissued(tokenHash: string): Promise<void>;
   deleteBySession(sessionId: string): Promise<void>;
   /** For each session, when its newest token was issued: the session's "last used". */
   lastIssuedAt(sessionIds: readonly string[]): Promise<Map<string, Date>>;
@@ -40,6 +52,7 @@ interface RefreshTokenDocument {
   expiresAt: Date;
   sessionExpiresAt: Date;
   createdAt: Date;
+  reissued?: boolean;
 }
 
 const DUPLICATE_KEY = 11000;
@@ -53,6 +66,7 @@ const refreshTokenSchema = new Schema<RefreshTokenDocument>(
     expiresAt: { type: Date, required: true },
     sessionExpiresAt: { type: Date, required: true },
     createdAt: { type: Date, required: true },
+    reissued: { type: Boolean },
   },
   { collection: 'refresh_tokens', versionKey: false, strict: 'throw' },
 );
@@ -79,7 +93,7 @@ export async function createRefreshTokensStore(database: Database): Promise<Refr
         throw error;
       }
     },
-    async findActive(tokenHash: string, now: Date): Promise<RefreshTokenRecord | null> {
+    async findActive(tokenHash: string, now: Date): Promise<StoredRefreshToken | null> {
       const found = await tokens.findById(tokenHash).lean<RefreshTokenDocument>().exec();
       if (!found || found.expiresAt <= now || found.sessionExpiresAt <= now) return null;
       return {
@@ -90,7 +104,11 @@ export async function createRefreshTokensStore(database: Database): Promise<Refr
         expiresAt: found.expiresAt,
         sessionExpiresAt: found.sessionExpiresAt,
         createdAt: found.createdAt,
+        reissued: found.reissued === true,
       };
+    },
+    async markReissued(tokenHash: string): Promise<void> {
+      await tokens.updateOne({ _id: tokenHash }, { $set: { reissued: true } }).exec();
     },
     async deleteBySession(sessionId: string): Promise<void> {
       await tokens.deleteMany({ sessionId }).exec();

@@ -24,6 +24,7 @@ const SECOND = 1000;
 
 interface RawRefreshToken {
   _id: string;
+  reissued?: boolean;
   sessionId: string;
   userId: string;
   generation: number;
@@ -335,14 +336,70 @@ describe('refresh with the default grace window', () => {
       expect(late.refreshToken).toBe(first.refreshToken);
     });
 
-    it('treats the just-spent token one millisecond after the grace window as reuse (REFRESH_TOKEN_REUSED)', async () => {
+    it('returns the same successor to a retry long after the grace window while that successor is unspent, and the session lives on', async () => {
       const { email } = await h.newUser();
       const login = await h.loginForBody(email);
-      await h.rotate(login.refreshToken);
+      const first = await h.rotate(login.refreshToken); // the response the client never saw
 
-      clock += h.gateway.config.tokens.refreshGraceSeconds * SECOND + 1;
+      // The client comes back an hour later (laptop lid closed, train tunnel) with the token it still holds.
+      clock += 3_600 * SECOND;
+      const retry = await h.rotate(login.refreshToken);
+      expect(retry.refreshToken).toBe(first.refreshToken);
+      expect(retry.refreshTokenExpiresAt).toBe(first.refreshTokenExpiresAt);
+      expect((await h.me(retry.accessToken)).body.data?.me.email).toBe(email);
+      expect((await h.session(login.sessionId))?.revokedAt).toBeNull();
+      expect(await h.refreshTokens().countDocuments({ sessionId: login.sessionId })).toBe(2);
+
+      // And the session carries on from that successor.
+      const next = await h.rotate(retry.refreshToken);
+      expect((await h.record(next.refreshToken))?.generation).toBe(2);
+    });
+
+    it('treats the predecessor presented after its successor was itself used as reuse, after the grace window too, and ends the session', async () => {
+      const { email } = await h.newUser();
+      const login = await h.loginForBody(email);
+      const first = await h.rotate(login.refreshToken);
+      const second = await h.rotate(first.refreshToken);
+
+      clock += (h.gateway.config.tokens.refreshGraceSeconds + 1) * SECOND;
       expectRefreshRefused(await h.refreshWithArgument(login.refreshToken), ErrorCode.REFRESH_TOKEN_REUSED);
       expect((await h.session(login.sessionId))?.revokedReason).toBe('refresh-token-reused');
+      expectRefreshRefused(await h.refreshWithArgument(second.refreshToken), ErrorCode.REFRESH_TOKEN_INVALID);
+      expectAccessRefused(await h.me(second.accessToken), TokenRejection.TOKEN_INVALID);
+    });
+
+    it('gives a token that was handed out twice its successor again only within the grace window: a thief and its owner cannot keep taking turns', async () => {
+      const { email } = await h.newUser();
+      const login = await h.loginForBody(email);
+      // A thief copied the owner's refresh token and refreshed with it first.
+      const thief = await h.rotate(login.refreshToken);
+      // The owner, an hour later, presents the same token: its successor is unspent, so this looks like a lost
+      // response and the owner gets the thief's token too. Now two parties hold it.
+      clock += 3_600 * SECOND;
+      const owner = await h.rotate(login.refreshToken);
+      expect(owner.refreshToken).toBe(thief.refreshToken);
+      expect((await h.record(owner.refreshToken))?.reissued).toBe(true);
+
+      // The thief refreshes again; the owner presents the shared token after the grace window.
+      const thiefAgain = await h.rotate(thief.refreshToken);
+      clock += (h.gateway.config.tokens.refreshGraceSeconds + 1) * SECOND;
+      expectRefreshRefused(await h.refreshWithArgument(owner.refreshToken), ErrorCode.REFRESH_TOKEN_REUSED);
+      expect((await h.session(login.sessionId))?.revokedReason).toBe('refresh-token-reused');
+      expectRefreshRefused(await h.refreshWithArgument(thiefAgain.refreshToken), ErrorCode.REFRESH_TOKEN_INVALID);
+      expectAccessRefused(await h.me(thiefAgain.accessToken), TokenRejection.TOKEN_INVALID);
+    });
+
+    it('gives 20 concurrent late retries of a spent token the one unspent successor and stores no other', async () => {
+      const { email } = await h.newUser();
+      const login = await h.loginForBody(email);
+      const first = await h.rotate(login.refreshToken);
+      clock += 3_600 * SECOND;
+
+      const responses = await Promise.all(Array.from({ length: 20 }, () => h.refreshWithArgument(login.refreshToken)));
+      for (const response of responses) expect(response.body.errors).toBeUndefined();
+      expect(new Set(responses.map((response) => bodyTokens(response).refreshToken))).toEqual(new Set([first.refreshToken]));
+      expect(await h.refreshTokens().countDocuments({ sessionId: login.sessionId })).toBe(2);
+      expect((await h.session(login.sessionId))?.revokedAt).toBeNull();
     });
 
     it('treats a token two generations old as reuse even inside the grace window, and ends the session', async () => {
@@ -379,7 +436,10 @@ describe('refresh with the default grace window', () => {
       const r0 = cookieValue(login.refresh);
 
       clock += 1 * SECOND;
-      const rotated = await h.refreshWithCookie(r0);
+      const spent = await h.refreshWithCookie(r0);
+      expect(spent.body.errors).toBeUndefined();
+      // r0's successor is used in turn (by the thief or the victim): r0 is now two generations old.
+      const rotated = await h.refreshWithCookie(cookieValue(setCookieFor(spent, REFRESH_COOKIE)));
       expect(rotated.body.errors).toBeUndefined();
       const accessCookie = cookiePair(setCookieFor(rotated, ACCESS_COOKIE));
       const a1 = cookieValue(setCookieFor(rotated, ACCESS_COOKIE));
@@ -412,7 +472,8 @@ describe('refresh with the default grace window', () => {
       expect(events[0]).toMatchObject({ type: 'refresh-token-reused', userId: user.id, sessionId });
       const serialized = JSON.stringify(events[0]);
       const r2 = h.keys.successor(r1);
-      for (const material of [r0, r1, r2, h.keys.hash(r0), h.keys.hash(r1), h.keys.hash(r2), a1, cookieValue(login.access)]) {
+      const between = cookieValue(setCookieFor(spent, REFRESH_COOKIE));
+      for (const material of [r0, between, r1, r2, h.keys.hash(r0), h.keys.hash(between), h.keys.hash(r1), h.keys.hash(r2), a1, cookieValue(login.access)]) {
         expect(serialized).not.toContain(material);
       }
     });
@@ -420,7 +481,7 @@ describe('refresh with the default grace window', () => {
     it('sets no cookie when the reused token came as an argument', async () => {
       const { email } = await h.newUser();
       const login = await h.loginForBody(email);
-      await h.rotate(login.refreshToken);
+      await h.rotate((await h.rotate(login.refreshToken)).refreshToken);
       clock += (h.gateway.config.tokens.refreshGraceSeconds + 1) * SECOND;
 
       const replay = await h.refreshWithArgument(login.refreshToken);
@@ -432,7 +493,7 @@ describe('refresh with the default grace window', () => {
       const { email } = await h.newUser();
       const victim = await h.loginForBody(email);
       const other = await h.loginForBody(email);
-      await h.rotate(victim.refreshToken);
+      await h.rotate((await h.rotate(victim.refreshToken)).refreshToken);
       clock += (h.gateway.config.tokens.refreshGraceSeconds + 1) * SECOND;
 
       expectRefreshRefused(await h.refreshWithArgument(victim.refreshToken), ErrorCode.REFRESH_TOKEN_REUSED);

@@ -48,7 +48,7 @@ describe('refresh tokens store', () => {
     const hash = hasher.hash(generateRefreshToken());
     const inserted = record(hash);
     await tokens.insert(inserted);
-    expect(await tokens.findActive(hash, NOW)).toEqual(inserted);
+    expect(await tokens.findActive(hash, NOW)).toEqual({ ...inserted, reissued: false });
   });
 
   it('answers null for a hash it never stored', async () => {
@@ -67,7 +67,7 @@ describe('refresh tokens store', () => {
     expect(await tokens.insert(first)).toBe('inserted');
     expect(await tokens.insert(record(hash, { userId: 'ffffffffffffffffffffffff', generation: 1 }))).toBe('exists');
     expect(await rawCollection().countDocuments({ _id: hash })).toBe(1);
-    expect(await tokens.findActive(hash, NOW)).toEqual(first);
+    expect(await tokens.findActive(hash, NOW)).toEqual({ ...first, reissued: false });
   });
 
   it("lets exactly one of 20 concurrent inserts of the same hash answer 'inserted'", async () => {
@@ -82,7 +82,7 @@ describe('refresh tokens store', () => {
     expect(answers.filter((answer) => answer === 'exists')).toHaveLength(19);
     expect(await rawCollection().countDocuments({ _id: hash })).toBe(1);
     // The stored record is the winner's, not a loser's overwriting it.
-    expect(await tokens.findActive(hash, NOW)).toEqual(winners[0]);
+    expect(await tokens.findActive(hash, NOW)).toEqual({ ...winners[0], reissued: false });
   });
 
   it('deletes every record of one session and no other', async () => {
@@ -115,7 +115,7 @@ describe('refresh tokens store', () => {
     const hash = hasher.hash(generateRefreshToken());
     const inserted = record(hash, { expiresAt: NOW });
     await tokens.insert(inserted);
-    expect(await tokens.findActive(hash, new Date(NOW.getTime() - 1))).toEqual(inserted);
+    expect(await tokens.findActive(hash, new Date(NOW.getTime() - 1))).toEqual({ ...inserted, reissued: false });
     expect(await tokens.findActive(hash, NOW)).toBeNull();
   });
 
@@ -132,7 +132,7 @@ describe('refresh tokens store', () => {
     const hash = hasher.hash(generateRefreshToken());
     const inserted = record(hash, { createdAt: past, expiresAt: new Date(past.getTime() + HOUR), sessionExpiresAt: new Date(past.getTime() + 2 * HOUR) });
     await tokens.insert(inserted);
-    expect(await tokens.findActive(hash, past)).toEqual(inserted);
+    expect(await tokens.findActive(hash, past)).toEqual({ ...inserted, reissued: false });
     expect(await tokens.findActive(hash, new Date(past.getTime() + HOUR))).toBeNull();
   });
 
