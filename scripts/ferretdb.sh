@@ -3,8 +3,9 @@
 # This is the database the test suite runs against on machines that cannot download mongod.
 #
 #   scripts/ferretdb.sh build          build the binary unless a cached one exists; print its path
-#   scripts/ferretdb.sh start DIR      start it with its data in DIR; print MONGODB_URI; pid in DIR/ferretdb.pid
-#   scripts/ferretdb.sh stop DIR       stop the server started with DIR
+#   scripts/ferretdb.sh start DIR [PORT]  start it with its data in DIR (on PORT, else a free one); print
+#                                         MONGODB_URI; pid in DIR/ferretdb.pid
+#   scripts/ferretdb.sh stop DIR          stop the server started with DIR and wait until it has exited
 #
 # Why not `go install ...@v1.24.2`: the module zip lacks the generated build/version/version.txt, and the
 # resulting binary panics at start ("Invalid build/version/version.txt file content"). Building from a
@@ -47,11 +48,12 @@ free_port() {
 }
 
 start() {
-  local dir=${1:?usage: ferretdb.sh start DIR}
+  local dir=${1:?usage: ferretdb.sh start DIR [PORT]}
   local bin port
   bin=$(build)
   mkdir -p "$dir/data"
-  port=$(free_port)
+  # A given port lets a test restart the server where its clients expect it (an outage and its recovery).
+  port=${2:-$(free_port)}
   "$bin" --handler=sqlite --sqlite-url="file:$dir/data/" --state-dir="$dir" \
     --listen-addr="127.0.0.1:$port" --debug-addr=127.0.0.1:0 --telemetry=disable \
     --log-level=warn >"$dir/ferretdb.log" 2>&1 &
@@ -77,13 +79,20 @@ start() {
 stop() {
   local dir=${1:?usage: ferretdb.sh stop DIR}
   [ -f "$dir/ferretdb.pid" ] || return 0
-  kill "$(cat "$dir/ferretdb.pid")" 2>/dev/null || true
+  local pid
+  pid=$(cat "$dir/ferretdb.pid")
+  kill "$pid" 2>/dev/null || true
+  # Until it has exited its port is still taken: a restart on the same port would fail.
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
   rm -f "$dir/ferretdb.pid"
 }
 
 case "${1:-}" in
   build) build ;;
-  start) start "${2:-}" ;;
+  start) start "${2:-}" "${3:-}" ;;
   stop) stop "${2:-}" ;;
   *) echo "usage: $0 build | start DIR | stop DIR" >&2; exit 2 ;;
 esac

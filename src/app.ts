@@ -14,6 +14,7 @@ import { authEndpointPlugin } from './graphql/auth-endpoint.plugin.js';
 import { createContextFactory, type GatewayContext } from './graphql/context.js';
 import { createFormatError } from './graphql/format-error.js';
 import { graphqlLimits } from './graphql/limits.js';
+import { unavailablePlugin } from './graphql/unavailable.plugin.js';
 import { buildGatewaySchema } from './graphql/schema.js';
 import { createMetrics } from './http/metrics.js';
 import { createHttpApp } from './http/server.js';
@@ -186,6 +187,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
       authEndpointPlugin(),
+      unavailablePlugin(),
       ...limits.plugins,
     ],
     logger,

@@ -22,7 +22,10 @@ export const ErrorCode = {
    * The whole session has been revoked; sign in again.
    */
   REFRESH_TOKEN_REUSED: 'REFRESH_TOKEN_REUSED',
-  /** The gateway cannot currently check revocations (its database is unreachable); retry shortly. /readyz answers 503 meanwhile. */
+  /**
+   * The database is unreachable, or the gateway cannot currently check revocations; retry shortly. Answered with
+   * HTTP 503 and Retry-After; /readyz answers 503 meanwhile.
+   */
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   /** An argument failed validation before any work was done. */
   BAD_USER_INPUT: 'BAD_USER_INPUT',

@@ -98,9 +98,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       userAgent: client.userAgent,
       clientAddress: coarseAddress(client.address),
     };
-    await sessions.create(session);
     const refreshToken = generateRefreshToken();
     const expiresAt = idleExpiry(at, session.expiresAt);
+    // The token first, the session last: if the database goes away in between, what is left is a token record
+    // nobody holds, whose session does not exist (refused, and swept at its expiry), never a session in the
+    // user's list that no client can use.
     await refreshTokens.insert({
       tokenHash: keys.hash(refreshToken),
       sessionId: session.id,
@@ -110,6 +112,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       sessionExpiresAt: session.expiresAt,
       createdAt: new Date(at),
     });
+    await sessions.create(session);
     return issue(user, session, refreshToken, expiresAt);
   }
 

@@ -6,6 +6,7 @@ import { startEmbeddedMongo, type EmbeddedMongo } from './embedded-mongo.js';
 /** MongoDB's NotImplemented: FerretDB 1.x answers it to createIndexes with `expireAfterSeconds`. */
 const NOT_IMPLEMENTED = 238;
 const SWEEP_INTERVAL_MS = 60_000;
+export const SERVER_SELECTION_TIMEOUT_MS = 3_000;
 
 export interface Database {
   readonly connection: Connection;
@@ -35,7 +36,10 @@ export async function connectDatabase(config: Config, logger: Logger): Promise<D
       dbName: config.database.name,
       autoIndex: false,
       autoCreate: false,
-      serverSelectionTimeoutMS: 10_000,
+      // While the server is unreachable a command fails after this long (MongoServerSelectionError, answered
+      // SERVICE_UNAVAILABLE): well inside the 15 s request timeout, so the client hears 503 + Retry-After rather
+      // than a dropped connection. The driver finds the server again on its own once it answers.
+      serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS,
       // Command events let tests (and the bench) count round trips, e.g. that an authenticated request makes none.
       monitorCommands: true,
     })
