@@ -157,9 +157,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     // Somebody already rotated this token, so its successor exists. If the successor is unspent (no refresh has
     // been made from it), nobody holds a newer token: this is a second tab, or a retry after a lost response,
     // however late, and it gets the very same successor for as long as that is unspent and unexpired. One
-    // exception keeps reuse detection as strong as the grace window alone made it: a token that was itself
-    // handed out twice may be held by two parties (its owner and a thief who presented the token before it),
-    // so once it is spent it gets the same answer only within REFRESH_GRACE_SECONDS. Anything else presenting a
+    // exception keeps reuse detection within one refresh of what the grace window alone gave: a token that was
+    // itself handed out twice may be held by two parties (its owner and a thief who presented the token before
+    // it), so once it is spent it gets the same answer only within REFRESH_GRACE_SECONDS. Anything else presenting a
     // spent token (an older one, or this one after its successor was used) is reuse: a theft signal.
     // REFRESH_GRACE_SECONDS=0 switches every second answer off.
     if (deps.refreshGraceSeconds > 0) {
