@@ -148,7 +148,43 @@ describe('production mode with the database gone', () => {
     await gateway?.app.stop();
   });
 
+  it('answers a field that needs the database as SERVICE_UNAVAILABLE (503, Retry-After) with the public message and nothing else', async () => {
+    const response = await postGraphQL(gateway.url, { query: '{ me { id email } }' }, { authorization: `Bearer ${accessToken}` });
+    expect(response.status).toBe(503);
+    expect(response.headers['retry-after']).toMatch(/^\d+$/);
+    expect(response.json?.data).toBeNull();
+    expect(response.json?.errors).toHaveLength(1);
+    const [error] = response.json?.errors ?? [];
+    expect(error?.extensions).toEqual({ code: ErrorCode.SERVICE_UNAVAILABLE });
+    expect(error?.message).toBe(publicMessage(ErrorCode.SERVICE_UNAVAILABLE));
+    expectNoInternals(response);
+
+    // The token itself is fine: a field that needs no database still answers (so the failure above was the resolver's).
+    const session = await postGraphQL(gateway.url, { query: '{ currentSession { id } }' }, { authorization: `Bearer ${accessToken}` });
+    expect(session.json?.errors).toBeUndefined();
+  });
+});
+
+describe('production mode with a record the code does not expect', () => {
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    gateway = await startGateway({ config: testConfig({ NODE_ENV: 'production' }) });
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
   it('masks a resolver failure (me with a valid token) as INTERNAL_SERVER_ERROR with the public message and nothing else', async () => {
+    await gateway.createUser({ email: 'ada@example.com', password: PASSWORD });
+    const login = await postGraphQL(gateway.url, {
+      query: 'mutation($e: String!, $p: String!) { login(email: $e, password: $p, delivery: BODY) { accessToken } }',
+      variables: { e: 'ada@example.com', p: PASSWORD },
+    });
+    const accessToken = (login.json?.data as { login: { accessToken: string } }).login.accessToken;
+    // A bug's worth of data: an email that is not a string.
+    await gateway.app.database.connection.db!.collection('users').updateOne({ email: 'ada@example.com' }, { $set: { email: { not: 'a string' } } });
+
     const response = await postGraphQL(gateway.url, { query: '{ me { id email } }' }, { authorization: `Bearer ${accessToken}` });
     expect(response.status).toBe(200);
     expect(response.json?.data).toBeNull();
@@ -157,9 +193,5 @@ describe('production mode with the database gone', () => {
     expect(error?.extensions).toEqual({ code: ErrorCode.INTERNAL_SERVER_ERROR });
     expect(error?.message).toBe(publicMessage(ErrorCode.INTERNAL_SERVER_ERROR));
     expectNoInternals(response);
-
-    // The token itself is fine: a field that needs no database still answers (so the failure above was the resolver's).
-    const session = await postGraphQL(gateway.url, { query: '{ currentSession { id } }' }, { authorization: `Bearer ${accessToken}` });
-    expect(session.json?.errors).toBeUndefined();
   });
 });

@@ -82,11 +82,13 @@ describe('when the database goes away', () => {
     expect(response.status).toBe(503);
   });
 
-  it('masks the failure of login as INTERNAL_SERVER_ERROR with no internals', async () => {
+  it('answers login as SERVICE_UNAVAILABLE with HTTP 503, Retry-After and no internals', async () => {
     const response = await gateway.request(LoginDocument, { email: 'ada@example.com', password: 'correct horse battery staple' });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
     const error = response.body.errors?.[0];
-    expect(error?.extensions).toEqual({ code: ErrorCode.INTERNAL_SERVER_ERROR });
-    expect(error?.message).toBe('Internal server error.');
+    expect(error?.extensions).toEqual({ code: ErrorCode.SERVICE_UNAVAILABLE });
+    expect(error?.message).toBe('The service is temporarily unavailable. Try again shortly.');
     expect(JSON.stringify(response.body)).not.toMatch(/mongo|stack|at \w+ \(/i);
   });
 });
