@@ -31,9 +31,9 @@ const USER = 'portcullis';
 
 /**
  * A real SMTP server (the `smtp-server` package) on loopback, requiring the credentials in its URL. It keeps
- * every message it accepts. No TLS: loopback only, and STARTTLS is not offered, so nodemailer sends in clear.
+ * every message it accepts, and answers each after `replyDelayMs`. No TLS: loopback only, and STARTTLS is not offered, so nodemailer sends in clear.
  */
-export async function startMailbox(): Promise<Mailbox> {
+export async function startMailbox(options: { replyDelayMs?: number } = {}): Promise<Mailbox> {
   const password = `pw-${Math.random().toString(36).slice(2)}-secret`;
   const messages: ReceivedMail[] = [];
   const waiters: Array<() => void> = [];
@@ -54,7 +54,8 @@ export async function startMailbox(): Promise<Mailbox> {
         stream.on('end', () => {
           messages.push(parseMail(Buffer.concat(chunks).toString('utf8')));
           for (const wake of waiters.splice(0)) wake();
-          callback();
+          // A slow server makes any wait for the send visible in the answer's timing.
+          setTimeout(() => callback(), options.replyDelayMs ?? 0);
         });
       },
     });
