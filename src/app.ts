@@ -169,6 +169,8 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       now,
     });
     if (config.mail.delivery === 'smtp') logger.info({ smtp: config.mail.smtpServer }, 'account mail is sent through SMTP');
+    if (config.mail.delivery === 'log') logger.info('SMTP_URL is unset: account mail (links included) is written to this log instead of being sent (development only)');
+    if (config.mail.delivery === 'off') logger.info('SMTP_URL is unset: password reset and email verification answer MAIL_DISABLED');
     const started = view;
     const manager = keyManager;
     return {

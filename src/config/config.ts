@@ -256,7 +256,7 @@ export function loadConfig(env: Env): Config {
     warnings.push('SIGNUP_ENABLED is true: anyone who can reach the gateway can create an account.');
   }
 
-  const mail = checkMail(vars, blankAsUnset, production, problems, warnings);
+  const mail = checkMail(vars, blankAsUnset, production, problems);
 
   if (!hmac && (vars.KEY_ROTATION_LEAD_SECONDS ?? 3600) < 60) {
     // Instances learn of a new key by polling every 30 s: a shorter lead lets one sign with a key another
@@ -314,7 +314,6 @@ function checkMail(
   given: Record<string, string | undefined>,
   production: boolean,
   problems: string[],
-  warnings: string[],
 ): MailConfig | undefined {
   const before = problems.length;
   let smtpUrl: SecretText | undefined;
@@ -354,9 +353,6 @@ function checkMail(
   }
   if (delivery === 'smtp' && vars.MAIL_FROM === undefined && given['MAIL_FROM'] === undefined) {
     problems.push('MAIL_FROM: required when SMTP_URL is set (the sender of account mail, e.g. "Portcullis <no-reply@example.com>")');
-  }
-  if (delivery === 'log') {
-    warnings.push('SMTP_URL is unset: password-reset and verification messages are written to the log, links included (development only).');
   }
   if (problems.length > before) return undefined;
   const host = vars.HOST ?? '127.0.0.1';
