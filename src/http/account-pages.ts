@@ -37,7 +37,8 @@ export function accountPagesDir(): string {
 
 export function accountPages(options: { dir?: string } = {}): Router {
   const dir = options.dir ?? accountPagesDir();
-  const router = express.Router();
+  // Strict: the pages load their assets by relative path, which a trailing slash would break.
+  const router = express.Router({ strict: true });
   const page = (file: string): express.RequestHandler => (_req, res) => {
     // no-store: the page is tiny, and a cached copy is one more place a token-bearing URL could be tied to.
     res.set({ 'Content-Security-Policy': ACCOUNT_PAGE_CSP, 'Cache-Control': 'no-store' });

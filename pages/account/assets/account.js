@@ -14,6 +14,11 @@
   // Relative to this page, so a gateway served under a path prefix still finds its own endpoint.
   var endpoint = new URL('../graphql/auth', window.location.href).href;
 
+  // A second link pasted into this tab changes only the fragment, which loads nothing: start over with it.
+  window.addEventListener('hashchange', function () {
+    window.location.reload();
+  });
+
   var token = new URLSearchParams(window.location.hash.slice(1)).get('token') || '';
   if (window.location.hash !== '') {
     window.history.replaceState(null, '', window.location.pathname + window.location.search);
