@@ -74,6 +74,8 @@ export async function startGateway(options: { config?: Config; app?: AppOptions;
       return { id: created.id, email: created.email };
     },
     async stop(): Promise<void> {
+      // Mail still being sent writes to the database: let it finish before the database goes.
+      await app.accounts.drain();
       await app.database.connection.dropDatabase();
       await app.stop();
     },
