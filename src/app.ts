@@ -22,6 +22,7 @@ import { createHttpApp } from './http/server.js';
 import type { Logger } from './logger.js';
 import { createMailer } from './mail/mailer.js';
 import { createAccountTokensStore } from './stores/account-tokens.store.js';
+import { createEmailVerificationsStore } from './stores/email-verifications.store.js';
 import { connectDatabase, type Database } from './stores/mongo.js';
 import { createAuditStore } from './stores/audit.store.js';
 import { createRateLimitsStore } from './stores/rate-limits.store.js';
@@ -144,6 +145,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
     const accounts = createAccountService({
       users,
       tokens: await createAccountTokensStore(database),
+      verifications: await createEmailVerificationsStore(database),
       keys: createAccountTokenKeys(config.tokens.refreshTokenHashSecret),
       passwords,
       sessions,

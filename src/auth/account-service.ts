@@ -4,6 +4,7 @@ import { MailError, type Mailer, type MailMessage } from '../mail/mailer.js';
 import { emailVerificationMessage, passwordResetMessage, type AccountMailInput, type RequestOrigin } from '../mail/messages.js';
 import type { AccountTokenRecord, AccountTokensStore } from '../stores/account-tokens.store.js';
 import type { AuditEvent, AuditStore } from '../stores/audit.store.js';
+import type { EmailVerificationsStore } from '../stores/email-verifications.store.js';
 import type { UserRecord, UsersStore } from '../stores/users.store.js';
 import { generateAccountToken, isWellFormedAccountToken, type AccountTokenKeys, type AccountTokenPurpose } from '../tokens/account-token.js';
 import { coarseAddress } from './client-address.js';
@@ -26,6 +27,9 @@ export interface AccountService {
   verifyEmail(input: { token: string; client: ClientInfo }): Promise<void>;
   /** Mails a verification link after the answer (sign-up, login of an unverified account); never throws. */
   sendVerificationLater(user: UserRecord, client: ClientInfo): void;
+  isEmailVerified(user: { id: string; email: string }): Promise<boolean>;
+  /** An operator created the account (the CLI): they vouch for the address. */
+  vouchFor(user: UserRecord): Promise<void>;
   /** Waits for the mail still being sent; for shutdown and tests. */
   drain(): Promise<void>;
 }
@@ -33,6 +37,7 @@ export interface AccountService {
 export interface AccountServiceDeps {
   readonly users: UsersStore;
   readonly tokens: AccountTokensStore;
+  readonly verifications: EmailVerificationsStore;
   readonly keys: AccountTokenKeys;
   readonly passwords: PasswordHasher;
   /** Only revokeAll is used: a reset ends every session. */
@@ -60,7 +65,7 @@ const INVALID: Readonly<Record<AccountTokenPurpose, ErrorCode>> = {
 };
 
 export function createAccountService(deps: AccountServiceDeps): AccountService {
-  const { users, tokens, keys, passwords, sessions, audit, mailer, throttle, logger, now } = deps;
+  const { users, tokens, verifications, keys, passwords, sessions, audit, mailer, throttle, logger, now } = deps;
   const pending = new Set<Promise<void>>();
   const site = new URL(deps.publicUrl).host;
 
@@ -140,6 +145,10 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     if ((await tokens.spend(record.tokenHash, new Date(at), record.expiresAt)) !== 'spent') throw new GatewayError(INVALID[purpose]);
   }
 
+  async function isEmailVerified(user: { id: string; email: string }): Promise<boolean> {
+    return (await verifications.verifiedAt(user.id, user.email)) !== null;
+  }
+
   function checkToken(token: string): void {
     if (!isWellFormedAccountToken(token)) {
       throw new GatewayError(ErrorCode.BAD_USER_INPUT, { field: 'token', detail: 'token must be the 43-character value from the link.' });
@@ -168,7 +177,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     await spend('password-reset', record, at);
     await users.updatePassword(user.id, passwordHash, new Date(at));
     // Opening the link proved the mailbox, as a verification link would.
-    if (user.emailVerifiedAt === null) await users.markEmailVerified(user.id, user.email, new Date(at));
+    await verifications.markVerified(user.id, user.email, new Date(at));
     const revoked = await sessions.revokeAll(user.id, 'password-reset');
     logger.info({ userId: user.id, revoked }, 'password reset through a mailed link; every session ended');
     await Promise.all([
@@ -181,7 +190,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     requireMail();
     const user = await users.findById(input.userId);
     if (!user) throw new GatewayError(ErrorCode.UNAUTHENTICATED);
-    if (user.emailVerifiedAt !== null) return;
+    if (await isEmailVerified(user)) return;
     later('email-verification request', () => issueAndMail('email-verification', user, input.client, emailVerificationMessage));
   }
 
@@ -191,7 +200,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     const at = now();
     const { record, user } = await liveToken('email-verification', input.token, at);
     await spend('email-verification', record, at);
-    await users.markEmailVerified(user.id, record.email, new Date(at));
+    await verifications.markVerified(user.id, record.email, new Date(at));
     logger.info({ userId: user.id }, 'email address verified');
     await auditEvent({ type: 'email-verified', userId: user.id, at: new Date(at), client: input.client, detail: null });
   }
@@ -202,9 +211,13 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     requestEmailVerification,
     verifyEmail,
     sendVerificationLater(user: UserRecord, client: ClientInfo): void {
-      if (mailer.delivery === 'off' || user.emailVerifiedAt !== null) return;
-      later('verification mail', () => issueAndMail('email-verification', user, client, emailVerificationMessage));
+      if (mailer.delivery === 'off') return;
+      later('verification mail', async () => {
+        if (!(await isEmailVerified(user))) await issueAndMail('email-verification', user, client, emailVerificationMessage);
+      });
     },
+    isEmailVerified,
+    vouchFor: (user: UserRecord): Promise<void> => verifications.markVerified(user.id, user.email, new Date(now())),
     async drain(): Promise<void> {
       while (pending.size > 0) await Promise.all([...pending]);
     },

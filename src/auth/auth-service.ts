@@ -57,6 +57,7 @@ export interface AuthService {
   resetPassword(input: { token: string; newPassword: string; client: ClientInfo }): Promise<void>;
   requestEmailVerification(viewer: SignedInViewer, client: ClientInfo): Promise<void>;
   verifyEmail(input: { token: string; client: ClientInfo }): Promise<void>;
+  isEmailVerified(user: { id: string; email: string }): Promise<boolean>;
 }
 
 export interface AuthServiceDeps {
@@ -92,7 +93,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       await throttle.afterFailure(ticket);
       throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
     }
-    if (deps.requireVerifiedEmail && found.user.emailVerifiedAt === null) {
+    if (deps.requireVerifiedEmail && !(await accounts.isEmailVerified(found.user))) {
       // Only a caller who knows the password gets here, so this answer enumerates nothing. A fresh link goes to
       // the account's own address (capped per mailbox): otherwise an account created before verification was
       // required could never sign in again.
@@ -124,8 +125,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const email = checkEmail(input.email);
     checkNewPassword(input.password);
     const passwordHash = await passwords.hash(input.password);
+    const user = await users.create({ email, passwordHash, roles: input.roles.length > 0 ? input.roles : [Role.USER] });
     // An operator vouches for the address of an account they create.
-    return users.create({ email, passwordHash, roles: input.roles.length > 0 ? input.roles : [Role.USER], emailVerifiedAt: new Date(now()) });
+    await accounts.vouchFor(user);
+    return user;
   }
 
   async function authenticate(accessToken: string | undefined): Promise<Viewer> {
@@ -202,5 +205,6 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     resetPassword: (input): Promise<void> => accounts.resetPassword(input),
     requestEmailVerification: (viewer: SignedInViewer, client: ClientInfo): Promise<void> => accounts.requestEmailVerification({ userId: viewer.userId, client }),
     verifyEmail: (input): Promise<void> => accounts.verifyEmail(input),
+    isEmailVerified: (user: { id: string; email: string }): Promise<boolean> => accounts.isEmailVerified(user),
   };
 }

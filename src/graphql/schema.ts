@@ -7,6 +7,7 @@ import { AccountResolver } from './resolvers/account.resolver.js';
 import { AdminResolver } from './resolvers/admin.resolver.js';
 import { SessionResolver } from './resolvers/session.resolver.js';
 import { SessionsResolver } from './resolvers/sessions.resolver.js';
+import { UserFieldsResolver } from './resolvers/user-fields.resolver.js';
 import { UserResolver } from './resolvers/user.resolver.js';
 
 /**
@@ -25,7 +26,7 @@ export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze([
 
 export function buildGatewaySchema(): GraphQLSchema {
   const schema = buildSchemaSync({
-    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver],
+    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver, UserFieldsResolver],
     // type-graphql replaces graphql-js's directives with this list: keep @include, @skip, @deprecated and the rest.
     directives: [...specifiedDirectives, authorizedDirective],
     validate: false,

@@ -7,8 +7,6 @@ export interface UserRecord {
   readonly email: string;
   readonly roles: readonly string[];
   readonly passwordChangedAt: Date;
-  /** When the address was shown to reach the user (a verification link was opened); null: not yet. */
-  readonly emailVerifiedAt: Date | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -18,8 +16,6 @@ export interface NewUser {
   readonly email: string;
   readonly passwordHash: string;
   readonly roles: readonly string[];
-  /** Set for accounts an operator creates (the CLI); null (the default) for sign-up, until the link is opened. */
-  readonly emailVerifiedAt?: Date | null;
 }
 
 export interface UsersStore {
@@ -33,8 +29,6 @@ export interface UsersStore {
   list(options: { limit: number }): Promise<UserRecord[]>;
   /** Replaces the hash and stamps passwordChangedAt. */
   updatePassword(id: string, passwordHash: string, at: Date): Promise<void>;
-  /** Stamps emailVerifiedAt, only while the account still has this address. */
-  markEmailVerified(id: string, email: string, at: Date): Promise<void>;
 }
 
 export class EmailTakenError extends Error {
@@ -50,8 +44,6 @@ interface UserDocument {
   passwordHash: string;
   roles: string[];
   passwordChangedAt: Date;
-  /** Absent on accounts created before verification existed: read as null. */
-  emailVerifiedAt?: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -65,7 +57,6 @@ const userSchema = new Schema<UserDocument>(
     passwordHash: { type: String, required: true, select: false },
     roles: { type: [String], required: true, default: [] },
     passwordChangedAt: { type: Date, required: true },
-    emailVerifiedAt: { type: Date, default: null },
   },
   { collection: 'users', timestamps: true, versionKey: false, strict: 'throw' },
 );
@@ -77,7 +68,7 @@ export async function createUsersStore(database: Database): Promise<UsersStore> 
   return {
     async create(user: NewUser): Promise<UserRecord> {
       try {
-        const created = await users.create({ email: user.email, passwordHash: user.passwordHash, roles: [...user.roles], passwordChangedAt: new Date(), emailVerifiedAt: user.emailVerifiedAt ?? null });
+        const created = await users.create({ email: user.email, passwordHash: user.passwordHash, roles: [...user.roles], passwordChangedAt: new Date() });
         return toRecord(created.toObject());
       } catch (error) {
         if ((error as { code?: unknown }).code === DUPLICATE_KEY) throw new EmailTakenError();
@@ -104,10 +95,6 @@ export async function createUsersStore(database: Database): Promise<UsersStore> 
     async updatePassword(id: string, passwordHash: string, at: Date): Promise<void> {
       await users.updateOne({ _id: id }, { $set: { passwordHash, passwordChangedAt: at } }).exec();
     },
-    async markEmailVerified(id: string, email: string, at: Date): Promise<void> {
-      if (!Types.ObjectId.isValid(id)) return;
-      await users.updateOne({ _id: id, email }, { $set: { emailVerifiedAt: at } }).exec();
-    },
   };
 }
 
@@ -117,7 +104,6 @@ function toRecord(doc: Omit<UserDocument, 'passwordHash'> & { passwordHash?: str
     email: doc.email,
     roles: [...doc.roles],
     passwordChangedAt: doc.passwordChangedAt,
-    emailVerifiedAt: doc.emailVerifiedAt ?? null,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
   };

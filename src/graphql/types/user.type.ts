@@ -16,19 +16,10 @@ export class User {
   @Field(() => [String], { description: 'Roles such as USER and ADMIN.' })
   roles!: string[];
 
-  @Field(() => Boolean, { description: 'Whether the address was confirmed by opening a mailed verification link (or set by an operator).' })
-  emailVerified!: boolean;
-
   @Field(() => Date)
   createdAt!: Date;
 
   static from(record: UserRecord): User {
-    return Object.assign(new User(), {
-      id: record.id,
-      email: record.email,
-      roles: [...record.roles],
-      emailVerified: record.emailVerifiedAt !== null,
-      createdAt: record.createdAt,
-    });
+    return Object.assign(new User(), { id: record.id, email: record.email, roles: [...record.roles], createdAt: record.createdAt });
   }
 }
