@@ -1,5 +1,6 @@
 /** Email verification through real mail, and REQUIRE_VERIFIED_EMAIL. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAIL_LIMITS } from '../../src/auth/mail-throttle.js';
 import { ErrorCode } from '../../src/errors.js';
 import { AUTH_PATH } from '../../src/http/cookies.js';
 import { generateAccountToken } from '../../src/tokens/account-token.js';
@@ -69,6 +70,18 @@ describe('email verification by mail', () => {
     const newer = linkIn(await second).token;
     expect(codeOf(await verify(older))).toBe(ErrorCode.VERIFICATION_TOKEN_INVALID);
     expect((await verify(newer)).body).toEqual({ data: { verifyEmail: true } });
+  });
+
+  it(`mails one mailbox at most ${MAIL_LIMITS.mailbox.points} verification links an hour, however often they are asked for`, async () => {
+    const first = mailbox.next('mallory@example.com');
+    await gateway.request(SignUpDocument, { email: 'mallory@example.com', password: PASSWORD });
+    await first;
+    const accessToken = await accessTokenFor(gateway, 'mallory@example.com');
+    for (let ask = 0; ask < MAIL_LIMITS.mailbox.points + 2; ask++) {
+      expect((await gateway.request(RequestEmailVerificationDocument, {}, bearer(accessToken))).body).toEqual({ data: { requestEmailVerification: true } });
+    }
+    await gateway.app.accounts.drain();
+    expect(mailbox.messages.filter((message) => message.to.includes('mallory@example.com'))).toHaveLength(MAIL_LIMITS.mailbox.points);
   });
 
   it('refuses requestEmailVerification without a session', async () => {

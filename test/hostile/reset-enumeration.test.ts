@@ -13,7 +13,7 @@ import { startMailbox, type Mailbox } from '../support/mailbox.js';
 import { firstCode, LOGIN, postGraphQL, type RawResponse } from './support.js';
 
 const REQUEST_RESET = 'mutation($email: String!) { requestPasswordReset(email: $email) }';
-const SMTP_DELAY_MS = 400;
+const SMTP_DELAY_MS = 1000;
 const ROUNDS = 8;
 const PAIR_POINTS = MAIL_LIMITS.pair[0]?.points ?? 5;
 
