@@ -117,7 +117,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       logger.error({ userId: user.id, purpose, reason }, 'account mail could not be sent; asking again sends a new link');
       return;
     }
-    logger.info({ userId: user.id, purpose }, 'account mail sent');
+    logger.info({ userId: user.id, purpose, delivery: mailer.delivery }, 'account mail sent');
     await auditEvent({ type: purpose === 'password-reset' ? 'password-reset-requested' : 'email-verification-sent', userId: user.id, at: new Date(at), client, detail: null });
   }
 
