@@ -3,9 +3,11 @@ import { createServer, type Server } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { createAccountService, type AccountService } from './auth/account-service.js';
 import { createAuthService, type AuthService } from './auth/auth-service.js';
 import { createKeyManager, type KeyManager } from './auth/key-manager.js';
 import { createLoginThrottle } from './auth/login-throttle.js';
+import { createMailThrottle } from './auth/mail-throttle.js';
 import { createPasswordHasher, type PasswordHasher } from './auth/password.js';
 import { createRevocationView, type RevocationView } from './auth/revocation-view.js';
 import { createSessionManager } from './auth/session-manager.js';
@@ -19,6 +21,9 @@ import { buildGatewaySchema } from './graphql/schema.js';
 import { createMetrics } from './http/metrics.js';
 import { createHttpApp } from './http/server.js';
 import type { Logger } from './logger.js';
+import { createMailer } from './mail/mailer.js';
+import { createAccountTokensStore } from './stores/account-tokens.store.js';
+import { createEmailVerificationsStore } from './stores/email-verifications.store.js';
 import { connectDatabase, type Database } from './stores/mongo.js';
 import { createAuditStore } from './stores/audit.store.js';
 import { createRateLimitsStore } from './stores/rate-limits.store.js';
@@ -28,6 +33,7 @@ import { createRevocationsStore } from './stores/revocations.store.js';
 import { createSessionsStore } from './stores/sessions.store.js';
 import { createUsersStore } from './stores/users.store.js';
 import { createAccessTokens, type AccessTokens } from './tokens/access-token.js';
+import { createAccountTokenKeys } from './tokens/account-token.js';
 import { createKeyEncryption } from './tokens/key-encryption.js';
 import { createHmacKeyRing, type KeyRing } from './tokens/keys.js';
 import { createRefreshTokenKeys } from './tokens/refresh-token.js';
@@ -47,6 +53,8 @@ export interface App {
   readonly view: RevocationView;
   /** With an asymmetric JWT_ALGORITHM: the stored signing keys and their rotation. */
   readonly keyManager: KeyManager | undefined;
+  /** Password reset and email verification; `drain()` waits for mail still being sent. */
+  readonly accounts: AccountService;
   stop(): Promise<void>;
 }
 
@@ -69,6 +77,8 @@ export interface Services {
   readonly keys: KeyRing;
   /** With an asymmetric JWT_ALGORITHM: the stored keys and their rotation. */
   readonly keyManager: KeyManager | undefined;
+  /** Password reset and email verification; `drain()` waits for mail still being sent. */
+  readonly accounts: AccountService;
   /** Stops polling and closes the database (and the embedded mongod, if any). */
   close(): Promise<void>;
 }
@@ -79,6 +89,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
   const database = await connectDatabase(config, logger);
   let view: RevocationView | undefined;
   let keyManager: KeyManager | undefined;
+  const mailer = createMailer(config.mail, logger);
   try {
     let keys: KeyRing;
     if (config.tokens.algorithm === 'HS256') {
@@ -110,13 +121,14 @@ export async function createServices(config: Config, logger: Logger, options: Ap
     const revocations = await createRevocationsStore(database);
     view = createRevocationView({ store: revocations, logger, now, pollIntervalMs: REVOCATION_POLL_MS, maxLagMs: config.revocations.maxLagSeconds * 1000 });
     await view.start();
+    const audit = await createAuditStore(database);
     const sessions = createSessionManager({
       users,
       sessions: await createSessionsStore(database),
       refreshTokens: await createRefreshTokensStore(database),
       revocations,
       view,
-      audit: await createAuditStore(database),
+      audit,
       accessTokens,
       refreshTokenKeys: createRefreshTokenKeys(config.tokens.refreshTokenHashSecret),
       logger,
@@ -127,18 +139,41 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       accessTokenTtlSeconds: config.tokens.accessTokenTtlSeconds,
       clockToleranceSeconds: config.tokens.clockToleranceSeconds,
     });
+    const passwords =
+      options.passwords ??
+      createPasswordHasher({ argon2: config.argon2, ...(config.passwordHashConcurrency !== undefined && { maxConcurrent: config.passwordHashConcurrency }) });
+    const rateLimits = await createRateLimitsStore(database);
+    const accounts = createAccountService({
+      users,
+      tokens: await createAccountTokensStore(database),
+      verifications: await createEmailVerificationsStore(database),
+      keys: createAccountTokenKeys(config.tokens.refreshTokenHashSecret),
+      passwords,
+      sessions,
+      audit,
+      mailer,
+      throttle: createMailThrottle(rateLimits),
+      logger,
+      now,
+      publicUrl: config.mail.publicUrl,
+      passwordResetTtlSeconds: config.mail.passwordResetTtlSeconds,
+      emailVerificationTtlSeconds: config.mail.emailVerificationTtlSeconds,
+    });
     const auth = createAuthService({
       users,
       sessions,
       view,
-      passwords:
-        options.passwords ??
-        createPasswordHasher({ argon2: config.argon2, ...(config.passwordHashConcurrency !== undefined && { maxConcurrent: config.passwordHashConcurrency }) }),
-      throttle: createLoginThrottle(await createRateLimitsStore(database)),
+      passwords,
+      throttle: createLoginThrottle(rateLimits),
       accessTokens,
       signUpEnabled: config.signUpEnabled,
+      accounts,
+      requireVerifiedEmail: config.mail.requireVerifiedEmail,
       now,
     });
+    if (config.mail.delivery === 'smtp') logger.info({ smtp: config.mail.smtpServer }, 'account mail is sent through SMTP');
+    if (config.mail.delivery === 'log') logger.info('SMTP_URL is unset: account mail (links included) is written to this log instead of being sent (development only)');
+    if (config.mail.delivery === 'off') logger.info('SMTP_URL is unset: password reset and email verification answer MAIL_DISABLED');
     const started = view;
     const manager = keyManager;
     return {
@@ -148,13 +183,18 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       accessTokens,
       keys,
       keyManager: manager,
+      accounts,
       async close(): Promise<void> {
+        // Mail in flight finishes (bounded by MAIL_TIMEOUT_MS) while the database is still there.
+        await accounts.drain();
+        mailer.close();
         started.stop();
         manager?.stop();
         await database.close();
       },
     };
   } catch (error) {
+    mailer.close();
     view?.stop();
     keyManager?.stop();
     await database.close();
@@ -217,6 +257,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     database,
     view,
     keyManager: services.keyManager,
+    accounts: services.accounts,
     async stop(): Promise<void> {
       await apollo.stop();
       await services.close();

@@ -43,6 +43,14 @@ export const ErrorCode = {
   SIGNUP_DISABLED: 'SIGNUP_DISABLED',
   /** Anything unexpected. The details stay in the server log. */
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+  /** Password reset and email verification need mail, and none is configured (production without SMTP_URL). */
+  MAIL_DISABLED: 'MAIL_DISABLED',
+  /** The password-reset token is unknown, spent, expired, or void (a newer one was sent, or the password changed): ask for a new link. */
+  RESET_TOKEN_INVALID: 'RESET_TOKEN_INVALID',
+  /** The email-verification token is unknown, spent, expired, or void (a newer one was sent): ask for a new link. */
+  VERIFICATION_TOKEN_INVALID: 'VERIFICATION_TOKEN_INVALID',
+  /** The password was right, but REQUIRE_VERIFIED_EMAIL is on and the address is not verified yet; a new link has been mailed. */
+  EMAIL_NOT_VERIFIED: 'EMAIL_NOT_VERIFIED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -72,6 +80,10 @@ const publicMessages: Record<ErrorCode, string> = {
   NOT_FOUND: 'Not found.',
   SIGNUP_DISABLED: 'Sign-up is not available.',
   INTERNAL_SERVER_ERROR: 'Internal server error.',
+  MAIL_DISABLED: 'Password reset and email verification are not available.',
+  RESET_TOKEN_INVALID: 'This password-reset link is not valid any more. Ask for a new one.',
+  VERIFICATION_TOKEN_INVALID: 'This verification link is not valid any more. Ask for a new one.',
+  EMAIL_NOT_VERIFIED: 'Verify your email address first: open the link we sent you.',
 };
 
 const tokenMessages: Record<TokenRejection, string> = {

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config/config.js';
 
 export type { Logger };
@@ -7,9 +7,10 @@ export type { Logger };
  * Structured JSON logs. Anything that can carry a credential is redacted by path as a second line of defence:
  * the code never logs tokens, cookies or passwords on purpose, and these paths catch the accident.
  */
-export function createLogger(level: LogLevel, options: { destination?: 'stdout' | 'stderr' } = {}): Logger {
+export function createLogger(level: LogLevel, options: { destination?: 'stdout' | 'stderr'; stream?: DestinationStream } = {}): Logger {
   // Synchronous writes: a process that exits right after logging (a refused start, the CLI) loses nothing.
-  const destination = pino.destination({ dest: options.destination === 'stderr' ? 2 : 1, sync: true });
+  // `stream` lets tests read exactly what would be written, redaction included.
+  const destination = options.stream ?? pino.destination({ dest: options.destination === 'stderr' ? 2 : 1, sync: true });
   return pino({
     level,
     base: { service: 'portcullis' },

@@ -2,6 +2,7 @@ import { ErrorCode, GatewayError, TokenRejection } from '../errors.js';
 import type { SessionRecord } from '../stores/sessions.store.js';
 import { EmailTakenError, type UserRecord, type UsersStore } from '../stores/users.store.js';
 import type { AccessTokens } from '../tokens/access-token.js';
+import type { AccountService } from './account-service.js';
 import { checkEmail, checkNewPassword, checkPasswordForSignIn } from './credentials.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { PasswordHasher } from './password.js';
@@ -51,6 +52,12 @@ export interface AuthService {
   changePassword(viewer: SignedInViewer, input: { currentPassword: string; newPassword: string; client: ClientInfo }): Promise<number>;
   getUser(userId: string): Promise<UserRecord | null>;
   listUsers(options: { limit: number }): Promise<UserRecord[]>;
+  /** Password reset and email verification (auth/account-service.ts). */
+  requestPasswordReset(input: { email: string; client: ClientInfo }): Promise<void>;
+  resetPassword(input: { token: string; newPassword: string; client: ClientInfo }): Promise<void>;
+  requestEmailVerification(viewer: SignedInViewer, client: ClientInfo): Promise<void>;
+  verifyEmail(input: { token: string; client: ClientInfo }): Promise<void>;
+  isEmailVerified(user: { id: string; email: string }): Promise<boolean>;
 }
 
 export interface AuthServiceDeps {
@@ -61,6 +68,9 @@ export interface AuthServiceDeps {
   readonly throttle: LoginThrottle;
   readonly accessTokens: AccessTokens;
   readonly signUpEnabled: boolean;
+  readonly accounts: AccountService;
+  /** Login of an account with an unverified address answers EMAIL_NOT_VERIFIED, once the password was right. */
+  readonly requireVerifiedEmail: boolean;
   readonly now: () => number;
 }
 
@@ -69,7 +79,7 @@ const UNAVAILABLE: Viewer = Object.freeze({ kind: 'unavailable' });
 const REVOKED: Viewer = Object.freeze({ kind: 'rejected', reason: TokenRejection.TOKEN_INVALID });
 
 export function createAuthService(deps: AuthServiceDeps): AuthService {
-  const { users, sessions, view, passwords, throttle, accessTokens, now } = deps;
+  const { users, sessions, view, passwords, throttle, accessTokens, accounts, now } = deps;
 
   async function signIn(input: { email: string; password: string; client: ClientInfo }): Promise<IssuedSession> {
     const email = checkEmail(input.email);
@@ -83,6 +93,14 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       await throttle.afterFailure(ticket);
       throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
     }
+    if (deps.requireVerifiedEmail && !(await accounts.isEmailVerified(found.user))) {
+      // Only a caller who knows the password gets here, so this answer enumerates nothing. A fresh link goes to
+      // the account's own address (capped per mailbox): otherwise an account created before verification was
+      // required could never sign in again.
+      await throttle.afterSuccess(ticket);
+      accounts.sendVerificationLater(found.user, input.client);
+      throw new GatewayError(ErrorCode.EMAIL_NOT_VERIFIED);
+    }
     const [session] = await Promise.all([sessions.start(found.user, input.client), throttle.afterSuccess(ticket)]);
     return session;
   }
@@ -95,7 +113,9 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     // Hash before looking: a taken email costs the same time as a new one.
     const passwordHash = await passwords.hash(input.password);
     try {
-      await users.create({ email, passwordHash, roles: [Role.USER] });
+      const created = await users.create({ email, passwordHash, roles: [Role.USER] });
+      // After the answer, like every account mail: a taken email answers the same, in the same time.
+      accounts.sendVerificationLater(created, input.client);
     } catch (error) {
       if (!(error instanceof EmailTakenError)) throw error;
     }
@@ -105,7 +125,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const email = checkEmail(input.email);
     checkNewPassword(input.password);
     const passwordHash = await passwords.hash(input.password);
-    return users.create({ email, passwordHash, roles: input.roles.length > 0 ? input.roles : [Role.USER] });
+    const user = await users.create({ email, passwordHash, roles: input.roles.length > 0 ? input.roles : [Role.USER] });
+    // An operator vouches for the address of an account they create.
+    await accounts.vouchFor(user);
+    return user;
   }
 
   async function authenticate(accessToken: string | undefined): Promise<Viewer> {
@@ -178,5 +201,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     changePassword,
     getUser: (userId: string): Promise<UserRecord | null> => users.findById(userId),
     listUsers: (options: { limit: number }): Promise<UserRecord[]> => users.list(options),
+    requestPasswordReset: (input): Promise<void> => accounts.requestPasswordReset(input),
+    resetPassword: (input): Promise<void> => accounts.resetPassword(input),
+    requestEmailVerification: (viewer: SignedInViewer, client: ClientInfo): Promise<void> => accounts.requestEmailVerification({ userId: viewer.userId, client }),
+    verifyEmail: (input): Promise<void> => accounts.verifyEmail(input),
+    isEmailVerified: (user: { id: string; email: string }): Promise<boolean> => accounts.isEmailVerified(user),
   };
 }

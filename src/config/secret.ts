@@ -100,3 +100,32 @@ export function parseSecret(text: string): SecretParseResult {
 
 /** The command that prints a good value, for error messages. */
 export const GENERATE_SECRET_HINT = `node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`;
+
+/**
+ * Text that holds a credential, such as SMTP_URL with its password. Like Secret, it never prints itself;
+ * `reveal()` is the one way to the value, for the code that must hand it on (the mail transport).
+ */
+export class SecretText {
+  readonly #text: string;
+
+  constructor(text: string) {
+    this.#text = text;
+    Object.freeze(this);
+  }
+
+  reveal(): string {
+    return this.#text;
+  }
+
+  toString(): string {
+    return '[secret]';
+  }
+
+  toJSON(): string {
+    return '[secret]';
+  }
+
+  [inspect.custom](): string {
+    return '[secret]';
+  }
+}

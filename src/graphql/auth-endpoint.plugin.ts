@@ -4,7 +4,15 @@ import { ErrorCode } from '../errors.js';
 import type { GatewayContext } from './context.js';
 
 /** The operations served at /graphql/auth. The refresh cookie is scoped to that path, so nothing else runs there. */
-export const AUTH_ROOT_FIELDS: readonly string[] = Object.freeze(['Mutation.login', 'Mutation.signUp', 'Mutation.refresh', 'Mutation.logout']);
+export const AUTH_ROOT_FIELDS: readonly string[] = Object.freeze([
+  'Mutation.login',
+  'Mutation.signUp',
+  'Mutation.refresh',
+  'Mutation.logout',
+  'Mutation.requestPasswordReset',
+  'Mutation.resetPassword',
+  'Mutation.verifyEmail',
+]);
 
 /**
  * Keeps /graphql/auth to the auth mutations: a client cannot route its ordinary traffic through the path

@@ -3,20 +3,30 @@ import { specifiedDirectives, type GraphQLSchema } from 'graphql';
 import { buildSchemaSync } from 'type-graphql';
 import { ErrorCode, GatewayError } from '../errors.js';
 import { AUTHORIZED, authorizedDirective, enforceAuthorized } from './authorized.js';
+import { AccountResolver } from './resolvers/account.resolver.js';
 import { AdminResolver } from './resolvers/admin.resolver.js';
 import { SessionResolver } from './resolvers/session.resolver.js';
 import { SessionsResolver } from './resolvers/sessions.resolver.js';
+import { UserFieldsResolver } from './resolvers/user-fields.resolver.js';
 import { UserResolver } from './resolvers/user.resolver.js';
 
 /**
  * Root fields anyone may call. Every other root field must carry `@authorized`: the schema refuses to build
  * otherwise, so a new resolver is denied by default until somebody decides.
  */
-export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze(['Mutation.login', 'Mutation.signUp', 'Mutation.refresh', 'Mutation.logout']);
+export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze([
+  'Mutation.login',
+  'Mutation.signUp',
+  'Mutation.refresh',
+  'Mutation.logout',
+  'Mutation.requestPasswordReset',
+  'Mutation.resetPassword',
+  'Mutation.verifyEmail',
+]);
 
 export function buildGatewaySchema(): GraphQLSchema {
   const schema = buildSchemaSync({
-    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver],
+    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver, UserFieldsResolver],
     // type-graphql replaces graphql-js's directives with this list: keep @include, @skip, @deprecated and the rest.
     directives: [...specifiedDirectives, authorizedDirective],
     validate: false,

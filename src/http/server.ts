@@ -8,6 +8,7 @@ import type { ClientInfo } from '../auth/auth-service.js';
 import { ErrorCode, publicMessage } from '../errors.js';
 import type { Endpoint, GatewayContext, RequestCredentials } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
+import { accountPages } from './account-pages.js';
 import { playground, wantsPlayground } from './playground.js';
 import { corsPolicy, originCheck, securityHeaders } from './security.js';
 import { API_PATH, AUTH_PATH, clearedSessionCookies, readAccessToken, readRefreshCookie, sessionCookies } from './cookies.js';
@@ -69,6 +70,9 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     if (wantsPlayground(req)) playgroundRoutes.page(req, res, next);
     else next();
   });
+
+  // The pages behind the links in account mail: served in production too, independent of the playground.
+  app.use(accountPages());
 
   const graphql = (endpoint: Endpoint): express.RequestHandler =>
     expressMiddleware(deps.apollo, {

@@ -3,7 +3,14 @@ import type { Database } from './mongo.js';
 
 /** Security events worth keeping beyond the logs. Never a token, password or secret. */
 export interface AuditEvent {
-  readonly type: 'refresh-token-reused' | 'sessions-revoked' | 'password-changed';
+  readonly type:
+    | 'refresh-token-reused'
+    | 'sessions-revoked'
+    | 'password-changed'
+    | 'password-reset-requested'
+    | 'password-reset'
+    | 'email-verification-sent'
+    | 'email-verified';
   readonly userId: string;
   readonly sessionId: string | null;
   readonly at: Date;

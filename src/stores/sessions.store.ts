@@ -16,7 +16,7 @@ export interface SessionRecord {
   readonly clientAddress: string | null;
 }
 
-export type RevokeReason = 'logout' | 'revoked-by-user' | 'revoked-by-admin' | 'password-changed' | 'refresh-token-reused' | 'user-deleted';
+export type RevokeReason = 'logout' | 'revoked-by-user' | 'revoked-by-admin' | 'password-changed' | 'refresh-token-reused' | 'user-deleted' | 'password-reset';
 
 export interface SessionsStore {
   create(session: SessionRecord): Promise<void>;

@@ -24,6 +24,8 @@ export interface UsersStore {
   /** The only way to read a password hash, used by sign-in alone. */
   findWithPasswordHash(email: string): Promise<{ user: UserRecord; passwordHash: string } | null>;
   findById(id: string): Promise<UserRecord | null>;
+  /** By the normalised email, without the hash. */
+  findByEmail(email: string): Promise<UserRecord | null>;
   list(options: { limit: number }): Promise<UserRecord[]>;
   /** Replaces the hash and stamps passwordChangedAt. */
   updatePassword(id: string, passwordHash: string, at: Date): Promise<void>;
@@ -80,6 +82,10 @@ export async function createUsersStore(database: Database): Promise<UsersStore> 
     async findById(id: string): Promise<UserRecord | null> {
       if (!Types.ObjectId.isValid(id)) return null;
       const found = await users.findById(id).lean<UserDocument>().exec();
+      return found ? toRecord(found) : null;
+    },
+    async findByEmail(email: string): Promise<UserRecord | null> {
+      const found = await users.findOne({ email }).lean<UserDocument>().exec();
       return found ? toRecord(found) : null;
     },
     async list(options: { limit: number }): Promise<UserRecord[]> {

@@ -318,7 +318,9 @@ describe('production', () => {
   });
 
   it('warns when sign-up is enabled', () => {
-    const config = loadConfig(envWith({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db.internal/app', SIGNUP_ENABLED: 'true' }));
+    // Sign-up in production needs mail (each new account is sent a verification link): see mail-config.test.ts.
+    const mail = { SMTP_URL: 'smtps://user:pass@mail.example.com:465', MAIL_FROM: 'no-reply@example.com', PUBLIC_URL: 'https://auth.example.com' };
+    const config = loadConfig(envWith({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db.internal/app', SIGNUP_ENABLED: 'true', ...mail }));
     expect(config.warnings.some((warning) => warning.includes('SIGNUP_ENABLED'))).toBe(true);
   });
 });

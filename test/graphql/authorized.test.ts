@@ -40,7 +40,15 @@ describe('@authorized', () => {
   });
 
   it('guards every root field that is not explicitly public (deny by default)', () => {
-    expect(PUBLIC_ROOT_FIELDS).toEqual(['Mutation.login', 'Mutation.signUp', 'Mutation.refresh', 'Mutation.logout']);
+    expect(PUBLIC_ROOT_FIELDS).toEqual([
+      'Mutation.login',
+      'Mutation.signUp',
+      'Mutation.refresh',
+      'Mutation.logout',
+      'Mutation.requestPasswordReset',
+      'Mutation.resetPassword',
+      'Mutation.verifyEmail',
+    ]);
     expect(unguardedRootFields(schema)).toEqual([]);
   });
 

@@ -1,10 +1,10 @@
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { createApp, type App, type AppOptions } from '../../src/app.js';
 import type { Role } from '../../src/auth/roles.js';
 import type { Config } from '../../src/config/config.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { testConfig } from './config.js';
 
 export interface GraphQLResponse<TData> {
@@ -37,10 +37,10 @@ export interface TestGateway {
  * The real gateway, in-process, listening on a free loopback port, with a database of its own on the run's
  * server. `stop` drops that database.
  */
-export async function startGateway(options: { config?: Config; app?: AppOptions } = {}): Promise<TestGateway> {
+export async function startGateway(options: { config?: Config; app?: AppOptions; logger?: Logger; port?: number } = {}): Promise<TestGateway> {
   const config = options.config ?? testConfig();
-  const app = await createApp(config, createLogger('silent'), options.app ?? {});
-  await new Promise<void>((resolve) => app.httpServer.listen(0, '127.0.0.1', resolve));
+  const app = await createApp(config, options.logger ?? createLogger('silent'), options.app ?? {});
+  await new Promise<void>((resolve) => app.httpServer.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = app.httpServer.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
 
@@ -74,10 +74,24 @@ export async function startGateway(options: { config?: Config; app?: AppOptions 
       return { id: created.id, email: created.email };
     },
     async stop(): Promise<void> {
+      // Mail still being sent writes to the database: let it finish before the database goes.
+      await app.accounts.drain();
       await app.database.connection.dropDatabase();
       await app.stop();
     },
   };
+}
+
+/**
+ * A loopback port that was free a moment ago, for a gateway whose configuration must name its own address
+ * (PUBLIC_URL) before it listens.
+ */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 /** `name=value` for a Cookie header, from one Set-Cookie line. */

@@ -1,0 +1,54 @@
+import { ErrorCode, GatewayError } from '../errors.js';
+import type { Limiter, RateLimitsStore } from '../stores/rate-limits.store.js';
+import type { AccountTokenPurpose } from '../tokens/account-token.js';
+
+export interface MailThrottle {
+  /**
+   * Counts a password-reset request for this email from this address, known account or not (the key is the
+   * normalised email, so the answer tells nothing about existence); RATE_LIMITED with a retry-after when over.
+   */
+  beforeResetRequest(email: string, address: string | null): Promise<void>;
+  /** Counts one mail of this purpose to this address; false once the hourly cap for it is spent. */
+  allowMail(purpose: AccountTokenPurpose, email: string): Promise<boolean>;
+}
+
+/**
+ * Like login, per account-and-address (5 per 5 minutes, then 20 per hour) and per address (100 per 15
+ * minutes), with counters of their own so that asking for a reset never locks anybody out of signing in.
+ * Every request counts, not only failures: each one may send a mail. On top, at most 10 mails of one kind per
+ * hour go to one address from all sources together, so nobody can flood a mailbox from many addresses.
+ */
+export const MAIL_LIMITS = Object.freeze({
+  pair: [
+    { name: 'reset-pair-5m', points: 5, durationSeconds: 300 },
+    { name: 'reset-pair-1h', points: 20, durationSeconds: 3600 },
+  ],
+  address: { name: 'reset-address-15m', points: 100, durationSeconds: 900 },
+  mailbox: { name: 'mail-mailbox-1h', points: 10, durationSeconds: 3600 },
+});
+
+export function createMailThrottle(store: RateLimitsStore): MailThrottle {
+  const pair = MAIL_LIMITS.pair.map((spec) => store.limiter(spec));
+  const byAddress = store.limiter(MAIL_LIMITS.address);
+  const mailbox = store.limiter(MAIL_LIMITS.mailbox);
+  const keyOf = (address: string | null): string => address ?? 'unknown';
+
+  async function count(attempts: ReadonlyArray<[Limiter, string]>): Promise<number> {
+    const results = await Promise.all(attempts.map(([limiter, key]) => limiter.begin(key)));
+    let retryAfterMs = 0;
+    for (const result of results) if (!result.allowed) retryAfterMs = Math.max(retryAfterMs, result.retryAfterMs);
+    if (retryAfterMs === 0) await Promise.all(attempts.map(([limiter, key]) => limiter.recordFailure(key)));
+    return retryAfterMs;
+  }
+
+  return {
+    async beforeResetRequest(email: string, address: string | null): Promise<void> {
+      const pairKey = `${email}\n${keyOf(address)}`;
+      const retryAfterMs = await count([...pair.map((limiter): [Limiter, string] => [limiter, pairKey]), [byAddress, keyOf(address)]]);
+      if (retryAfterMs > 0) throw new GatewayError(ErrorCode.RATE_LIMITED, { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
+    },
+    async allowMail(purpose: AccountTokenPurpose, email: string): Promise<boolean> {
+      return (await count([[mailbox, `${purpose}\n${email}`]])) === 0;
+    },
+  };
+}
