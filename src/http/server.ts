@@ -10,7 +10,16 @@ import type { Endpoint, GatewayContext, RequestCredentials } from '../graphql/co
 import type { Logger } from '../logger.js';
 import { playground, wantsPlayground } from './playground.js';
 import { corsPolicy, originCheck, securityHeaders } from './security.js';
-import { API_PATH, AUTH_PATH, clearedSessionCookies, readAccessToken, readRefreshCookie, sessionCookies } from './cookies.js';
+import {
+  API_PATH,
+  AUTH_PATH,
+  clearedSessionCookies,
+  clearedShadowRefreshCookies,
+  readAccessToken,
+  readRefreshCookie,
+  refreshCookieCount,
+  sessionCookies,
+} from './cookies.js';
 
 /** GraphQL requests are small; anything larger is refused before it is parsed. */
 const MAX_BODY = '64kb';
@@ -72,21 +81,24 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 
   const graphql = (endpoint: Endpoint): express.RequestHandler =>
     expressMiddleware(deps.apollo, {
-      context: ({ req, res }) =>
-        deps.contextFor({
+      context: ({ req, res }) => {
+        const shadowed = refreshCookieCount(req.headers) > 1;
+        return deps.contextFor({
           endpoint,
           accessToken: readAccessToken(req.headers),
-          refreshCookie: readRefreshCookie(req.headers),
+          refreshCookie: shadowed ? undefined : readRefreshCookie(req.headers),
+          refreshCookieShadowed: shadowed,
           client: clientInfo(req),
           transport: {
             setSessionCookies: (session) => {
               res.append('Set-Cookie', sessionCookies(session, deps.now()));
             },
             clearSessionCookies: () => {
-              res.append('Set-Cookie', clearedSessionCookies());
+              res.append('Set-Cookie', shadowed ? [...clearedSessionCookies(), ...clearedShadowRefreshCookies(req.hostname)] : clearedSessionCookies());
             },
           },
-        }),
+        });
+      },
     });
 
   const noStore: express.RequestHandler = (_req, res, next) => {
