@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { z } from 'zod';
 import { loadOrCreateDevSecrets } from './dev-secrets.js';
@@ -111,6 +112,7 @@ const envSchema = z.object({
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(256).optional(),
   SIGNUP_ENABLED: flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ALLOW_INSECURE_DEV: flag.default(false),
 });
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
@@ -138,6 +140,7 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   PASSWORD_HASH_CONCURRENCY: 'use a whole number from 1 to 256',
   SIGNUP_ENABLED: 'use true or false',
   LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
+  ALLOW_INSECURE_DEV: 'use true or false',
 };
 
 /**
@@ -177,6 +180,20 @@ export function loadConfig(env: Env): Config {
       if (name !== '') databaseName = decodeURIComponent(name);
     } catch {
       problems.push('MONGODB_URI: not a valid connection string (expected mongodb://host:port/database or mongodb+srv://…)');
+    }
+  }
+
+  // Nothing configured at all means development: generated secrets, playground, introspection, the embedded
+  // database. Convenient on a laptop; on an address others can reach, almost certainly a deployment that forgot
+  // its environment.
+  const unconfigured = ['NODE_ENV', 'MONGODB_URI', 'JWT_SECRET', 'REFRESH_TOKEN_HASH_SECRET'].every((name) => blankAsUnset[name] === undefined);
+  if (unconfigured && vars.HOST !== undefined && !isLoopback(vars.HOST)) {
+    const what = `HOST is ${vars.HOST}, not a loopback address, while NODE_ENV, MONGODB_URI, JWT_SECRET and REFRESH_TOKEN_HASH_SECRET are all unset: an insecure development gateway (generated secrets, playground and introspection on, embedded database) reachable from the network`;
+    if (vars.ALLOW_INSECURE_DEV) warnings.push(`${what}. Allowed by ALLOW_INSECURE_DEV=true.`);
+    else {
+      problems.push(
+        `HOST: ${what} is refused (set NODE_ENV=production with MONGODB_URI and both secrets, or listen on HOST=127.0.0.1, or set ALLOW_INSECURE_DEV=true if this is really meant)`,
+      );
     }
   }
 
@@ -262,6 +279,13 @@ export function loadConfig(env: Env): Config {
     secretsSource,
     warnings,
   });
+}
+
+/** `localhost` or an address in 127.0.0.0/8 or ::1 (IPv4-mapped included). Any other name may resolve anywhere. */
+function isLoopback(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  return ipaddr.isValid(bare) && ipaddr.process(bare).range() === 'loopback';
 }
 
 function checkSecret(name: string, text: string, problems: string[]): Secret | undefined {
