@@ -83,8 +83,24 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       await throttle.afterFailure(ticket);
       throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
     }
-    const [session] = await Promise.all([sessions.start(found.user, input.client), throttle.afterSuccess(ticket)]);
+    const [session] = await Promise.all([
+      sessions.start(found.user, input.client),
+      throttle.afterSuccess(ticket),
+      passwords.needsRehash(found.passwordHash) ? rehash(found.user.id, found.passwordHash, input.password) : Promise.resolve(),
+    ]);
     return session;
+  }
+
+  /**
+   * A hash made before ARGON2_* was raised verifies at the old, cheaper cost, while an unknown email pays the new
+   * one: a timing oracle until the account's hash is made again, which only a correct password allows.
+   */
+  async function rehash(userId: string, previous: string, password: string): Promise<void> {
+    try {
+      await users.replacePasswordHash(userId, previous, await passwords.hash(password));
+    } catch {
+      // The sign-in already succeeded; the next one tries again.
+    }
   }
 
   async function signUp(input: { email: string; password: string; client: ClientInfo }): Promise<void> {

@@ -25,5 +25,7 @@ export function countingHasher(): CountingHasher {
     hash: (password) => (calls.hash++, real.hash(password)),
     verify: (hash, password) => (calls.verify++, real.verify(hash, password)),
     verifyNothing: (password) => (calls.verifyNothing++, real.verifyNothing(password)),
+    needsRehash: (passwordHash) => real.needsRehash(passwordHash),
+    dummyHash: () => real.dummyHash(),
   };
 }
