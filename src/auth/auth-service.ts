@@ -74,8 +74,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   async function signIn(input: { email: string; password: string; client: ClientInfo }): Promise<IssuedSession> {
     const email = checkEmail(input.email);
     checkPasswordForSignIn(input.password);
-    // Counted before the password is checked, for known and unknown emails alike.
-    const [ticket, found] = await Promise.all([throttle.beforeAttempt(email, input.client.address), users.findWithPasswordHash(email)]);
+    // Counted before the password is checked, for known and unknown emails alike; an attempt the throttle refuses
+    // reads no account.
+    const ticket = await throttle.beforeAttempt(email, input.client.address);
+    const found = await users.findWithPasswordHash(email);
     // Unknown email and wrong password take one argon2 verify each and end in one error: neither the answer
     // nor its timing tells an attacker which accounts exist.
     const valid = found ? await passwords.verify(found.passwordHash, input.password) : await passwords.verifyNothing(input.password);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { ConnectionString } from 'mongodb-connection-string-url';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { loadOrCreateDevSecrets } from './dev-secrets.js';
 import { GENERATE_SECRET_HINT, parseSecret, type Secret } from './secret.js';
@@ -55,6 +56,11 @@ export interface Config {
     readonly maxLagSeconds: number;
   };
   readonly signUpEnabled: boolean;
+  /**
+   * Addresses and CIDR ranges (already checked) of the reverse proxies whose X-Forwarded-For is believed. Empty:
+   * the socket address is the client's.
+   */
+  readonly trustedProxies: readonly string[];
   readonly logLevel: LogLevel;
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
   readonly secretsSource: 'environment' | 'generated';
@@ -113,6 +119,11 @@ const envSchema = z.object({
   SIGNUP_ENABLED: flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ALLOW_INSECURE_DEV: flag.default(false),
+  TRUSTED_PROXIES: z
+    .string()
+    .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
+    .pipe(z.array(z.string().refine(isProxyEntry, 'each entry must be an IP address or a CIDR range (10.0.0.0/8, fd00::/8)')))
+    .default([]),
 });
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
@@ -141,6 +152,7 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   SIGNUP_ENABLED: 'use true or false',
   LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
   ALLOW_INSECURE_DEV: 'use true or false',
+  TRUSTED_PROXIES: 'the addresses or CIDR ranges of your own reverse proxies, comma-separated, such as 10.0.0.5,fd00::/8; never a range that clients share',
 };
 
 /**
@@ -275,10 +287,22 @@ export function loadConfig(env: Env): Config {
     passwordHashConcurrency: valid.PASSWORD_HASH_CONCURRENCY,
     revocations: { maxLagSeconds: valid.REVOCATION_MAX_LAG_SECONDS },
     signUpEnabled: valid.SIGNUP_ENABLED,
+    trustedProxies: valid.TRUSTED_PROXIES,
     logLevel: valid.LOG_LEVEL,
     secretsSource,
     warnings,
   });
+}
+
+/** An address or a CIDR range in the spelling proxy-addr (Express's trust-proxy matcher) reads. */
+function isProxyEntry(entry: string): boolean {
+  if (!ipaddr.isValid(entry) && !ipaddr.isValidCIDR(entry)) return false;
+  try {
+    proxyaddr.compile(entry);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `localhost` or an address in 127.0.0.0/8 or ::1 (IPv4-mapped included). Any other name may resolve anywhere. */
