@@ -1,4 +1,4 @@
-import { createPasswordHasher, type PasswordHasher } from '../../src/auth/password.js';
+import { createPasswordHasher, type PasswordHasher, type PasswordHasherOptions } from '../../src/auth/password.js';
 
 export type CountingHasher = PasswordHasher & {
   readonly calls: { hash: number; verify: number; verifyNothing: number };
@@ -11,8 +11,8 @@ export type CountingHasher = PasswordHasher & {
  * The real argon2id hasher, counting calls. Which path a login took (a real verify or the dummy one) is what
  * decides its timing; whether it reached the hasher at all is what throttling decides.
  */
-export function countingHasher(): CountingHasher {
-  const real = createPasswordHasher();
+export function countingHasher(options: PasswordHasherOptions = {}): CountingHasher {
+  const real = createPasswordHasher(options);
   const calls = { hash: 0, verify: 0, verifyNothing: 0 };
   return {
     calls,
