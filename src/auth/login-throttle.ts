@@ -36,7 +36,7 @@ export interface LoginThrottle {
  * minutes across all accounts bounds password spraying.
  *
  * Per account, from every address together, a soft limit against guessing spread over many addresses: 10
- * failures an hour are free; each further one makes the next attempt wait 1 s, then 2, 4 … up to 60 s. It slows,
+ * failures an hour are free; each further one makes the next attempt wait 2 s, then 4, 8 … up to 60 s. It slows,
  * never locks, and spares the addresses that have signed in to the account before, so its owner can always
  * sign in from where they usually do.
  */
@@ -51,10 +51,10 @@ export const LOGIN_LIMITS = Object.freeze({
   knownAddress: { name: 'login-known-address', durationSeconds: 30 * 86_400 },
 });
 
-/** The wait after an account's `failures`-th failure within the hour: 0 while free, then 1, 2, 4 … capped. */
+/** The wait after an account's `failures`-th failure within the hour: 0 while free, then 2, 4, 8 … capped. */
 export function accountDelaySeconds(failures: number): number {
   const over = failures - LOGIN_LIMITS.account.points;
-  return over <= 0 ? 0 : Math.min(LOGIN_LIMITS.account.maxDelaySeconds, 2 ** (over - 1));
+  return over <= 0 ? 0 : Math.min(LOGIN_LIMITS.account.maxDelaySeconds, 2 ** over);
 }
 
 function rateLimited(retryAfterMs: number): GatewayError {

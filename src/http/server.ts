@@ -100,7 +100,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
               res.append('Set-Cookie', sessionCookies(session, deps.now()));
             },
             clearSessionCookies: () => {
-              res.append('Set-Cookie', shadowed ? [...clearedSessionCookies(), ...clearedShadowRefreshCookies(req.hostname)] : clearedSessionCookies());
+              res.append('Set-Cookie', shadowed ? [...clearedSessionCookies(), ...clearedShadowRefreshCookies(req.hostname || '')] : clearedSessionCookies());
             },
           },
         });

@@ -219,8 +219,8 @@ describe('createLoginThrottle with the real rate-limits store', () => {
         // A probe from an address never seen: refused while the account waits, and never counted as a failure.
         waits.push((await refusal(throttle.beforeAttempt('spread@example.com', `198.18.1.${index + 1}`)))?.retryAfterSeconds);
       }
-      expect(waits).toEqual([...Array<undefined>(free).fill(undefined), 1, 2, 4, 8]);
-      expect([free + 1, free + 4, free + 7, free + 50].map(accountDelaySeconds)).toEqual([1, 8, LOGIN_LIMITS.account.maxDelaySeconds, LOGIN_LIMITS.account.maxDelaySeconds]);
+      expect(waits).toEqual([...Array<undefined>(free).fill(undefined), 2, 4, 8, 16]);
+      expect([free, free + 1, free + 4, free + 6, free + 50].map(accountDelaySeconds)).toEqual([0, 2, 16, LOGIN_LIMITS.account.maxDelaySeconds, LOGIN_LIMITS.account.maxDelaySeconds]);
     });
 
     it('spares an address that has signed in to the account before, and slows an unknown email exactly like a known one', async () => {
@@ -229,7 +229,7 @@ describe('createLoginThrottle with the real rate-limits store', () => {
         for (const ticket of await ticketsFromManyAddresses(email, free + 3, '198.18.2')) await throttle.afterFailure(ticket);
         const slowed = await refusal(throttle.beforeAttempt(email, '198.18.3.1'));
         expect(slowed?.code).toBe(ErrorCode.RATE_LIMITED);
-        expect(slowed?.retryAfterSeconds).toBe(4);
+        expect(slowed?.retryAfterSeconds).toBe(accountDelaySeconds(free + 3));
       }
       expect(await refusal(throttle.beforeAttempt('owner@example.com', '198.51.100.20'))).toBeUndefined();
     });
