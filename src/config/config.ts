@@ -122,7 +122,7 @@ const envSchema = z.object({
   TRUSTED_PROXIES: z
     .string()
     .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
-    .pipe(z.array(z.string().refine(isProxyEntry, 'each entry must be an IP address or a CIDR range (10.0.0.0/8, fd00::/8)')))
+    .pipe(z.array(z.string().refine(isProxyEntry, 'each entry must be an IP address or a CIDR range (10.0.0.0/8, fd00::/8), and not /0')))
     .default([]),
 });
 
@@ -297,6 +297,8 @@ export function loadConfig(env: Env): Config {
 /** An address or a CIDR range in the spelling proxy-addr (Express's trust-proxy matcher) reads. */
 function isProxyEntry(entry: string): boolean {
   if (!ipaddr.isValid(entry) && !ipaddr.isValidCIDR(entry)) return false;
+  // A /0 trusts every peer: any client could then name its own address in X-Forwarded-For.
+  if (ipaddr.isValidCIDR(entry) && ipaddr.parseCIDR(entry)[1] === 0) return false;
   try {
     proxyaddr.compile(entry);
     return true;

@@ -416,7 +416,7 @@ describe('TRUSTED_PROXIES', () => {
     ]);
   });
 
-  it.each(['*', 'proxy.internal', '10.0.0.0/33', '10.0.0.5:8080', '0.0.0.0/0 10.0.0.1'])('refuses %s with how to fix it', (entry) => {
+  it.each(['*', 'proxy.internal', '10.0.0.0/33', '10.0.0.5:8080', '0.0.0.0/0 10.0.0.1', '0.0.0.0/0', '::/0'])('refuses %s with how to fix it', (entry) => {
     const problems = problemsFor(envWith({ TRUSTED_PROXIES: entry }));
     expect(names(problems)).toEqual(['TRUSTED_PROXIES']);
     expect(problems[0]).toMatch(/CIDR/);

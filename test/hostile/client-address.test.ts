@@ -23,12 +23,12 @@ async function sessionAddressAfterLogin(gateway: TestGateway, email: string, for
   return list.find((session) => session.current)?.clientAddress;
 }
 
-describe('behind a trusted proxy (TRUSTED_PROXIES=127.0.0.1: the test client is the proxy)', () => {
+describe('behind trusted proxies (TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8: the test client is the outer proxy)', () => {
   let gateway: TestGateway;
   const passwords = countingHasher();
 
   beforeAll(async () => {
-    gateway = await startGateway({ config: testConfig({ TRUSTED_PROXIES: '127.0.0.1' }), app: { passwords } });
+    gateway = await startGateway({ config: testConfig({ TRUSTED_PROXIES: '127.0.0.1,10.0.0.0/8' }), app: { passwords } });
     for (const name of ['ada', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'victim']) {
       await gateway.createUser({ email: `${name}@example.com`, password: PASSWORD });
     }
@@ -69,6 +69,13 @@ describe('behind a trusted proxy (TRUSTED_PROXIES=127.0.0.1: the test client is 
   it("lists the forwarded client's network in the session list, coarsened (/24, /48)", async () => {
     expect(await sessionAddressAfterLogin(gateway, 'erin@example.com', '203.0.113.77')).toBe('203.0.113.0/24');
     expect(await sessionAddressAfterLogin(gateway, 'erin@example.com', '2001:db8:abcd:12::5')).toBe('2001:db8:abcd::/48');
+  });
+
+  it('skips every trusted proxy in the chain, and stops at the first address that is not one', async () => {
+    // client → 10.1.2.3 (inner proxy, trusted) → 127.0.0.1 (outer proxy, trusted) → gateway.
+    expect(await sessionAddressAfterLogin(gateway, 'erin@example.com', '203.0.113.5, 10.1.2.3')).toBe('203.0.113.0/24');
+    // A client that claims to be behind one of the proxies gains nothing: the entry it wrote is never reached.
+    expect(await sessionAddressAfterLogin(gateway, 'erin@example.com', '10.9.9.9, 198.51.100.9, 10.1.2.3')).toBe('198.51.100.0/24');
   });
 
   describe('one auth mutation per operation', () => {
