@@ -17,6 +17,7 @@ import { createContextFactory, type GatewayContext } from './graphql/context.js'
 import { createFormatError } from './graphql/format-error.js';
 import { graphqlLimits } from './graphql/limits.js';
 import { unavailablePlugin } from './graphql/unavailable.plugin.js';
+import { oneAuthMutationPerOperation } from './graphql/one-auth-mutation.rule.js';
 import { buildGatewaySchema } from './graphql/schema.js';
 import { createMetrics } from './http/metrics.js';
 import { createHttpApp } from './http/server.js';
@@ -220,7 +221,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     hideSchemaDetailsFromClientErrors: production,
     allowBatchedHttpRequests: false,
     parseOptions: limits.parseOptions,
-    validationRules: limits.validationRules,
+    validationRules: [...limits.validationRules, oneAuthMutationPerOperation],
     // Apollo's default landing page loads script from a CDN; a page that holds credentials must not. The
     // playground (src/http/playground.ts) is bundled at build time and served from this origin instead.
     plugins: [
@@ -243,6 +244,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       isReady: async () => view.isFresh() && (await database.ping()),
       metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens, ...(services.keyManager && { signingKeys: services.keyManager }) }) : undefined,
       allowedOrigins: config.allowedOrigins,
+      trustedProxies: config.trustedProxies,
       jwks: () => keys.jwks(now()),
       // Verifiers must see a new key before it signs: their cached copy may be at most half the lead time old.
       jwksMaxAgeSeconds: Math.min(3600, Math.floor(config.tokens.keyRotationLeadSeconds / 2)),

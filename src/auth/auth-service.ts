@@ -84,8 +84,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   async function signIn(input: { email: string; password: string; client: ClientInfo }): Promise<IssuedSession> {
     const email = checkEmail(input.email);
     checkPasswordForSignIn(input.password);
-    // Counted before the password is checked, for known and unknown emails alike.
-    const [ticket, found] = await Promise.all([throttle.beforeAttempt(email, input.client.address), users.findWithPasswordHash(email)]);
+    // Counted before the password is checked, for known and unknown emails alike; an attempt the throttle refuses
+    // reads no account.
+    const ticket = await throttle.beforeAttempt(email, input.client.address);
+    const found = await users.findWithPasswordHash(email);
     // Unknown email and wrong password take one argon2 verify each and end in one error: neither the answer
     // nor its timing tells an attacker which accounts exist.
     const valid = found ? await passwords.verify(found.passwordHash, input.password) : await passwords.verifyNothing(input.password);
@@ -101,8 +103,24 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       accounts.sendVerificationLater(found.user, input.client);
       throw new GatewayError(ErrorCode.EMAIL_NOT_VERIFIED);
     }
-    const [session] = await Promise.all([sessions.start(found.user, input.client), throttle.afterSuccess(ticket)]);
+    const [session] = await Promise.all([
+      sessions.start(found.user, input.client),
+      throttle.afterSuccess(ticket),
+      passwords.needsRehash(found.passwordHash) ? rehash(found.user.id, found.passwordHash, input.password) : Promise.resolve(),
+    ]);
     return session;
+  }
+
+  /**
+   * A hash made before ARGON2_* was raised verifies at the old, cheaper cost, while an unknown email pays the new
+   * one: a timing oracle until the account's hash is made again, which only a correct password allows.
+   */
+  async function rehash(userId: string, previous: string, password: string): Promise<void> {
+    try {
+      await users.replacePasswordHash(userId, previous, await passwords.hash(password));
+    } catch {
+      // The sign-in already succeeded; the next one tries again.
+    }
   }
 
   async function signUp(input: { email: string; password: string; client: ClientInfo }): Promise<void> {

@@ -1,15 +1,25 @@
 import { ErrorCode, GatewayError } from '../errors.js';
-import type { Limiter, RateLimitsStore } from '../stores/rate-limits.store.js';
+import type { RateLimitsStore } from '../stores/rate-limits.store.js';
+import { throttleKey } from './client-address.js';
 
 /** What beforeAttempt learned, handed back to afterFailure or afterSuccess. */
 export interface LoginTicket {
   readonly pairKey: string;
   readonly addressKey: string;
+  readonly accountKey: string;
   readonly sharedPairFailures: readonly number[];
+  /**
+   * Someone signed in to this account from this address before: the account-wide slowdown spares it. Only looked
+   * up while the account is slowed (false otherwise).
+   */
+  readonly knownAddress: boolean;
 }
 
 export interface LoginThrottle {
-  /** Counts an attempt on this account from this address; RATE_LIMITED (with a retry-after) when over. */
+  /**
+   * Counts an attempt on this account from this address; RATE_LIMITED (with a retry-after) when over. The
+   * address's budget is checked first, and a request it refuses reads nothing else.
+   */
   beforeAttempt(email: string, address: string | null): Promise<LoginTicket>;
   /** A wrong password (or unknown account): recorded in the shared counters. */
   afterFailure(ticket: LoginTicket): Promise<void>;
@@ -22,8 +32,13 @@ export interface LoginThrottle {
 /**
  * Growing delays per account-and-address: 5 failures per 5 minutes, then 20 per hour, then 50 per day. Keyed by
  * the pair, never by the account alone: whoever guesses at a victim's account from elsewhere slows only
- * themselves, and cannot lock the victim out. Per address, 100 failures per 15 minutes across all accounts
- * bounds password spraying.
+ * themselves, and cannot lock the victim out. Per address (an IPv4 address or an IPv6 /64), 100 attempts per 15
+ * minutes across all accounts bounds password spraying.
+ *
+ * Per account, from every address together, a soft limit against guessing spread over many addresses: 10
+ * failures an hour are free; each further one makes the next attempt wait 2 s, then 4, 8 … up to 60 s. It slows,
+ * never locks, and spares the addresses that have signed in to the account before, so its owner can always
+ * sign in from where they usually do.
  */
 export const LOGIN_LIMITS = Object.freeze({
   pair: [
@@ -32,44 +47,70 @@ export const LOGIN_LIMITS = Object.freeze({
     { name: 'login-pair-1d', points: 50, durationSeconds: 86_400 },
   ],
   address: { name: 'login-address-15m', points: 100, durationSeconds: 900 },
+  account: { name: 'login-account-1h', points: 10, durationSeconds: 3600, delayName: 'login-account-delay', maxDelaySeconds: 60 },
+  knownAddress: { name: 'login-known-address', durationSeconds: 30 * 86_400 },
 });
+
+/** The wait after an account's `failures`-th failure within the hour: 0 while free, then 2, 4, 8 … capped. */
+export function accountDelaySeconds(failures: number): number {
+  const over = failures - LOGIN_LIMITS.account.points;
+  return over <= 0 ? 0 : Math.min(LOGIN_LIMITS.account.maxDelaySeconds, 2 ** over);
+}
+
+function rateLimited(retryAfterMs: number): GatewayError {
+  return new GatewayError(ErrorCode.RATE_LIMITED, { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
+}
 
 export function createLoginThrottle(store: RateLimitsStore): LoginThrottle {
   const pair = LOGIN_LIMITS.pair.map((spec) => store.limiter(spec));
   const byAddress = store.limiter(LOGIN_LIMITS.address);
-  const keyOf = (address: string | null): string => address ?? 'unknown';
+  const byAccount = store.limiter(LOGIN_LIMITS.account);
+  const accountDelay = store.delay(LOGIN_LIMITS.account.delayName);
+  const knownAddresses = store.marks(LOGIN_LIMITS.knownAddress);
 
-  async function begin(attempts: ReadonlyArray<[Limiter, string]>): Promise<number[]> {
-    const results = await Promise.all(attempts.map(([limiter, key]) => limiter.begin(key)));
-    let retryAfterMs = 0;
-    const sharedFailures: number[] = [];
-    for (const result of results) {
-      if (result.allowed) sharedFailures.push(result.sharedFailures);
-      else retryAfterMs = Math.max(retryAfterMs, result.retryAfterMs);
-    }
-    if (retryAfterMs > 0) throw new GatewayError(ErrorCode.RATE_LIMITED, { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
-    return sharedFailures;
+  async function admitAddress(addressKey: string): Promise<void> {
+    const result = await byAddress.begin(addressKey);
+    if (!result.allowed) throw rateLimited(result.retryAfterMs);
   }
 
   return {
     async beforeAttempt(email: string, address: string | null): Promise<LoginTicket> {
-      const pairKey = `${email}\n${keyOf(address)}`;
-      const addressKey = keyOf(address);
-      const shared = await begin([...pair.map((limiter): [Limiter, string] => [limiter, pairKey]), [byAddress, addressKey]]);
-      return { pairKey, addressKey, sharedPairFailures: shared.slice(0, pair.length) };
+      const addressKey = throttleKey(address);
+      const pairKey = `${email}\n${addressKey}`;
+      // First and alone: a flood from one address stops here, before it adds a key or a read anywhere else.
+      await admitAddress(addressKey);
+      const [pairResults, accountWaitMs] = await Promise.all([Promise.all(pair.map((limiter) => limiter.begin(pairKey))), accountDelay.remainingMs(email)]);
+      // Read only while the account is slowed: the usual attempt costs no read for it.
+      const knownAddress = accountWaitMs > 0 && (await knownAddresses.has(pairKey));
+      let retryAfterMs = knownAddress ? 0 : accountWaitMs;
+      const sharedPairFailures: number[] = [];
+      for (const result of pairResults) {
+        if (result.allowed) sharedPairFailures.push(result.sharedFailures);
+        else retryAfterMs = Math.max(retryAfterMs, result.retryAfterMs);
+      }
+      if (retryAfterMs > 0) throw rateLimited(retryAfterMs);
+      return { pairKey, addressKey, accountKey: email, sharedPairFailures, knownAddress };
     },
     async afterFailure(ticket: LoginTicket): Promise<void> {
-      await Promise.all([...pair.map((limiter) => limiter.recordFailure(ticket.pairKey)), byAddress.recordFailure(ticket.addressKey)]);
+      const [accountFailures] = await Promise.all([
+        byAccount.recordFailure(ticket.accountKey),
+        ...pair.map((limiter) => limiter.recordFailure(ticket.pairKey)),
+        byAddress.recordFailure(ticket.addressKey),
+      ]);
+      const delaySeconds = accountDelaySeconds(accountFailures);
+      if (delaySeconds > 0) await accountDelay.impose(ticket.accountKey, delaySeconds);
     },
     async afterSuccess(ticket: LoginTicket): Promise<void> {
       await Promise.all([
         ...pair.map((limiter, index) => limiter.reset(ticket.pairKey, ticket.sharedPairFailures[index] ?? 1)),
         byAddress.forgetAttempt(ticket.addressKey),
+        ticket.knownAddress ? Promise.resolve() : knownAddresses.add(ticket.pairKey),
       ]);
     },
     async beforeAddressAttempt(address: string | null): Promise<void> {
-      await begin([[byAddress, keyOf(address)]]);
-      await byAddress.recordFailure(keyOf(address));
+      const addressKey = throttleKey(address);
+      await admitAddress(addressKey);
+      await byAddress.recordFailure(addressKey);
     },
   };
 }

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { ConnectionString } from 'mongodb-connection-string-url';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { loadOrCreateDevSecrets } from './dev-secrets.js';
 import { GENERATE_SECRET_HINT, parseSecret, SecretText, type Secret } from './secret.js';
@@ -56,6 +58,11 @@ export interface Config {
   readonly signUpEnabled: boolean;
   /** Password-reset and email-verification mail. */
   readonly mail: MailConfig;
+  /**
+   * Addresses and CIDR ranges (already checked) of the reverse proxies whose X-Forwarded-For is believed. Empty:
+   * the socket address is the client's.
+   */
+  readonly trustedProxies: readonly string[];
   readonly logLevel: LogLevel;
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
   readonly secretsSource: 'environment' | 'generated';
@@ -144,6 +151,12 @@ const envSchema = z.object({
   REQUIRE_VERIFIED_EMAIL: flag.default(false),
   MAIL_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ALLOW_INSECURE_DEV: flag.default(false),
+  TRUSTED_PROXIES: z
+    .string()
+    .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
+    .pipe(z.array(z.string().refine(isProxyEntry, 'each entry must be an IP address or a CIDR range (10.0.0.0/8, fd00::/8), and not /0')))
+    .default([]),
 });
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
@@ -176,6 +189,8 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   REQUIRE_VERIFIED_EMAIL: 'use true or false',
   MAIL_TIMEOUT_MS: 'use milliseconds from 100 to 120000',
   LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
+  ALLOW_INSECURE_DEV: 'use true or false',
+  TRUSTED_PROXIES: 'the addresses or CIDR ranges of your own reverse proxies, comma-separated, such as 10.0.0.5,fd00::/8; never a range that clients share',
 };
 
 /**
@@ -215,6 +230,20 @@ export function loadConfig(env: Env): Config {
       if (name !== '') databaseName = decodeURIComponent(name);
     } catch {
       problems.push('MONGODB_URI: not a valid connection string (expected mongodb://host:port/database or mongodb+srv://…)');
+    }
+  }
+
+  // Nothing configured at all means development: generated secrets, playground, introspection, the embedded
+  // database. Convenient on a laptop; on an address others can reach, almost certainly a deployment that forgot
+  // its environment.
+  const unconfigured = ['NODE_ENV', 'MONGODB_URI', 'JWT_SECRET', 'REFRESH_TOKEN_HASH_SECRET'].every((name) => blankAsUnset[name] === undefined);
+  if (unconfigured && vars.HOST !== undefined && !isLoopback(vars.HOST)) {
+    const what = `HOST is ${vars.HOST}, not a loopback address, while NODE_ENV, MONGODB_URI, JWT_SECRET and REFRESH_TOKEN_HASH_SECRET are all unset: an insecure development gateway (generated secrets, playground and introspection on, embedded database) reachable from the network`;
+    if (vars.ALLOW_INSECURE_DEV) warnings.push(`${what}. Allowed by ALLOW_INSECURE_DEV=true.`);
+    else {
+      problems.push(
+        `HOST: ${what} is refused (set NODE_ENV=production with MONGODB_URI and both secrets, or listen on HOST=127.0.0.1, or set ALLOW_INSECURE_DEV=true if this is really meant)`,
+      );
     }
   }
 
@@ -299,6 +328,7 @@ export function loadConfig(env: Env): Config {
     revocations: { maxLagSeconds: valid.REVOCATION_MAX_LAG_SECONDS },
     signUpEnabled: valid.SIGNUP_ENABLED,
     mail,
+    trustedProxies: valid.TRUSTED_PROXIES,
     logLevel: valid.LOG_LEVEL,
     secretsSource,
     warnings,
@@ -367,6 +397,26 @@ function checkMail(
     emailVerificationTtlSeconds: vars.EMAIL_VERIFICATION_TTL_SECONDS ?? 86_400,
     requireVerifiedEmail: vars.REQUIRE_VERIFIED_EMAIL ?? false,
   };
+}
+
+/** An address or a CIDR range in the spelling proxy-addr (Express's trust-proxy matcher) reads. */
+function isProxyEntry(entry: string): boolean {
+  if (!ipaddr.isValid(entry) && !ipaddr.isValidCIDR(entry)) return false;
+  // A /0 trusts every peer: any client could then name its own address in X-Forwarded-For.
+  if (ipaddr.isValidCIDR(entry) && ipaddr.parseCIDR(entry)[1] === 0) return false;
+  try {
+    proxyaddr.compile(entry);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `localhost` or an address in 127.0.0.0/8 or ::1 (IPv4-mapped included). Any other name may resolve anywhere. */
+function isLoopback(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  return ipaddr.isValid(bare) && ipaddr.process(bare).range() === 'loopback';
 }
 
 function checkSecret(name: string, text: string, problems: string[]): Secret | undefined {

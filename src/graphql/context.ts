@@ -7,7 +7,7 @@ import type { AuthService, ClientInfo, IssuedSession, Viewer } from '../auth/aut
 export interface SessionTransport {
   /** Sets the access and refresh cookies for a browser session. */
   setSessionCookies(session: IssuedSession): void;
-  /** Expires both cookies (same names, paths and attributes). */
+  /** Expires both cookies (same names, paths and attributes), and any refresh cookie that shadowed ours. */
   clearSessionCookies(): void;
 }
 
@@ -19,6 +19,11 @@ export interface GatewayContext {
   readonly viewer: Viewer;
   /** The refresh cookie, when the browser sent it (only to /graphql/auth, its Path). Unchecked. */
   readonly refreshCookie: string | undefined;
+  /**
+   * The refresh cookie's name came more than once (a shadowing cookie, e.g. one a sibling subdomain set for the
+   * parent domain). refreshCookie is then undefined: neither value is trusted, and refresh refuses.
+   */
+  readonly refreshCookieShadowed: boolean;
   readonly auth: AuthService;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
@@ -30,6 +35,7 @@ export interface RequestCredentials {
   /** The access token from the Authorization header or the access cookie; whatever was sent, unchecked. */
   readonly accessToken: string | undefined;
   readonly refreshCookie: string | undefined;
+  readonly refreshCookieShadowed: boolean;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
 }
@@ -45,6 +51,7 @@ export function createContextFactory(auth: AuthService): (request: RequestCreden
     endpoint: request.endpoint,
     viewer: await auth.authenticate(request.accessToken),
     refreshCookie: request.refreshCookie,
+    refreshCookieShadowed: request.refreshCookieShadowed,
     auth,
     client: request.client,
     transport: request.transport,

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { parse, serialize } from 'cookie';
+import ipaddr from 'ipaddr.js';
 import type { IssuedSession } from '../auth/auth-service.js';
 
 /**
@@ -46,6 +47,50 @@ export function clearedSessionCookies(): string[] {
     serialize(ACCESS_COOKIE, '', { ...expired, sameSite: 'lax', path: '/' }),
     serialize(REFRESH_COOKIE, '', { ...expired, sameSite: 'strict', path: AUTH_PATH }),
   ];
+}
+
+/**
+ * How many times the request carries the refresh cookie's name. A browser sends one per (domain, path) that
+ * holds it: two mean a second cookie shadows ours, most likely set for the parent domain by a sibling
+ * subdomain. `cookie.parse` keeps only the first of a repeated name, so the names are counted here.
+ */
+export function refreshCookieCount(headers: IncomingHttpHeaders): number {
+  const cookieHeader = headers.cookie;
+  if (cookieHeader === undefined) return 0;
+  let count = 0;
+  for (const pair of cookieHeader.split(';')) {
+    const equals = pair.indexOf('=');
+    if (equals !== -1 && pair.slice(0, equals).trim() === REFRESH_COOKIE) count++;
+  }
+  return count;
+}
+
+/**
+ * Paths whose cookies a browser sends to the auth endpoint (RFC 6265 path-match): a shadowing refresh cookie
+ * has one of these.
+ */
+const PATHS_SENT_TO_AUTH = ['/', API_PATH, `${API_PATH}/`, AUTH_PATH];
+/** Enough for app.example.co.uk and deeper names; the browser ignores a Domain that is a public suffix. */
+const MAX_PARENT_DOMAINS = 4;
+
+/**
+ * Expires every refresh cookie that can shadow ours and that this host may clear: host-only ones at each path
+ * sent to the auth endpoint, and the same for each parent domain of `hostname` (a host may set and clear
+ * cookies for its parent domains). What cannot be cleared from here: a cookie whose domain is a sibling's own
+ * host (it never reaches this host, so it cannot shadow either), and one the browser holds for a public suffix.
+ */
+export function clearedShadowRefreshCookies(hostname: string): string[] {
+  const expired = { httpOnly: true, secure: true, maxAge: 0, expires: new Date(0), sameSite: 'strict' } as const;
+  const lines = PATHS_SENT_TO_AUTH.filter((path) => path !== AUTH_PATH).map((path) => serialize(REFRESH_COOKIE, '', { ...expired, path }));
+  const host = hostname.toLowerCase();
+  // Addresses have no parent domain; a bracketed IPv6 literal is one too.
+  if (ipaddr.isValid(host) || host.startsWith('[')) return lines;
+  const labels = host.split('.').filter((label) => label !== '');
+  for (let start = 1; start < labels.length - 1 && start <= MAX_PARENT_DOMAINS; start++) {
+    const domain = labels.slice(start).join('.');
+    for (const path of PATHS_SENT_TO_AUTH) lines.push(serialize(REFRESH_COOKIE, '', { ...expired, path, domain }));
+  }
+  return lines;
 }
 
 /** The refresh token the browser sent in its cookie, if any. */

@@ -1,9 +1,9 @@
-import type { IncomingMessage } from 'node:http';
 import { expressMiddleware } from '@as-integrations/express5';
 import type { ApolloServer } from '@apollo/server';
 import type { JWK } from 'jose';
 import type { Registry } from 'prom-client';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
+import proxyaddr from 'proxy-addr';
 import type { ClientInfo } from '../auth/auth-service.js';
 import { ErrorCode, publicMessage } from '../errors.js';
 import type { Endpoint, GatewayContext, RequestCredentials } from '../graphql/context.js';
@@ -11,7 +11,16 @@ import type { Logger } from '../logger.js';
 import { accountPages } from './account-pages.js';
 import { playground, wantsPlayground } from './playground.js';
 import { corsPolicy, originCheck, securityHeaders } from './security.js';
-import { API_PATH, AUTH_PATH, clearedSessionCookies, readAccessToken, readRefreshCookie, sessionCookies } from './cookies.js';
+import {
+  API_PATH,
+  AUTH_PATH,
+  clearedSessionCookies,
+  clearedShadowRefreshCookies,
+  readAccessToken,
+  readRefreshCookie,
+  refreshCookieCount,
+  sessionCookies,
+} from './cookies.js';
 
 /** GraphQL requests are small; anything larger is refused before it is parsed. */
 const MAX_BODY = '64kb';
@@ -25,6 +34,8 @@ export interface HttpAppDeps {
   /** Served at GET /metrics when present. */
   readonly metrics: Registry | undefined;
   readonly allowedOrigins: readonly string[];
+  /** Reverse proxies (addresses, CIDR ranges) whose X-Forwarded-For is believed; empty: none. */
+  readonly trustedProxies: readonly string[];
   /** The public signing keys published now (none for HS256). */
   readonly jwks: () => JWK[];
   readonly jwksMaxAgeSeconds: number;
@@ -39,6 +50,10 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.disable('x-powered-by');
   // Every GraphQL answer is no-store; an ETag would only invite revalidation requests.
   app.set('etag', false);
+  // The client's address (req.ip) is the socket's, or, from a trusted proxy, the nearest X-Forwarded-For entry
+  // that is not itself a trusted proxy: Express's own reading, through proxy-addr. An untrusted peer's header is
+  // ignored, so nobody picks their own address by sending one.
+  if (deps.trustedProxies.length > 0) app.set('trust proxy', proxyaddr.compile([...deps.trustedProxies]));
   app.use(securityHeaders());
 
   app.get('/healthz', (_req, res) => {
@@ -76,21 +91,24 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 
   const graphql = (endpoint: Endpoint): express.RequestHandler =>
     expressMiddleware(deps.apollo, {
-      context: ({ req, res }) =>
-        deps.contextFor({
+      context: ({ req, res }) => {
+        const shadowed = refreshCookieCount(req.headers) > 1;
+        return deps.contextFor({
           endpoint,
           accessToken: readAccessToken(req.headers),
-          refreshCookie: readRefreshCookie(req.headers),
+          refreshCookie: shadowed ? undefined : readRefreshCookie(req.headers),
+          refreshCookieShadowed: shadowed,
           client: clientInfo(req),
           transport: {
             setSessionCookies: (session) => {
               res.append('Set-Cookie', sessionCookies(session, deps.now()));
             },
             clearSessionCookies: () => {
-              res.append('Set-Cookie', clearedSessionCookies());
+              res.append('Set-Cookie', shadowed ? [...clearedSessionCookies(), ...clearedShadowRefreshCookies(req.hostname || '')] : clearedSessionCookies());
             },
           },
-        }),
+        });
+      },
     });
 
   const noStore: express.RequestHandler = (_req, res, next) => {
@@ -110,11 +128,11 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   return app;
 }
 
-function clientInfo(req: IncomingMessage): ClientInfo {
+function clientInfo(req: Request): ClientInfo {
   const userAgent = req.headers['user-agent'];
   return {
     userAgent: typeof userAgent === 'string' ? userAgent.slice(0, MAX_USER_AGENT) : null,
-    address: req.socket.remoteAddress ?? null,
+    address: req.ip ?? req.socket.remoteAddress ?? null,
   };
 }
 

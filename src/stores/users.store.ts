@@ -29,6 +29,11 @@ export interface UsersStore {
   list(options: { limit: number }): Promise<UserRecord[]>;
   /** Replaces the hash and stamps passwordChangedAt. */
   updatePassword(id: string, passwordHash: string, at: Date): Promise<void>;
+  /**
+   * The same password under new hash parameters: replaces `previous` with `next` only if `previous` is still the
+   * stored hash (a password changed meanwhile wins), and leaves passwordChangedAt alone.
+   */
+  replacePasswordHash(id: string, previous: string, next: string): Promise<void>;
 }
 
 export class EmailTakenError extends Error {
@@ -94,6 +99,9 @@ export async function createUsersStore(database: Database): Promise<UsersStore> 
     },
     async updatePassword(id: string, passwordHash: string, at: Date): Promise<void> {
       await users.updateOne({ _id: id }, { $set: { passwordHash, passwordChangedAt: at } }).exec();
+    },
+    async replacePasswordHash(id: string, previous: string, next: string): Promise<void> {
+      await users.updateOne({ _id: id, passwordHash: previous }, { $set: { passwordHash: next } }).exec();
     },
   };
 }

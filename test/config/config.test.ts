@@ -403,3 +403,24 @@ describe('ALLOWED_ORIGINS', () => {
     expect(names(problemsFor(envWith({ ALLOWED_ORIGINS: origin })))).toContain('ALLOWED_ORIGINS');
   });
 });
+
+describe('TRUSTED_PROXIES', () => {
+  it('is empty by default: no X-Forwarded-For is believed', () => {
+    expect(loadConfig(envWith()).trustedProxies).toEqual([]);
+  });
+
+  it('reads addresses and CIDR ranges, comma-separated, IPv4 and IPv6', () => {
+    expect(loadConfig(envWith({ TRUSTED_PROXIES: ' 10.0.0.5, fd00::/8 ,127.0.0.1,, 192.168.0.0/16 ' })).trustedProxies).toEqual([
+      '10.0.0.5',
+      'fd00::/8',
+      '127.0.0.1',
+      '192.168.0.0/16',
+    ]);
+  });
+
+  it.each(['*', 'proxy.internal', '10.0.0.0/33', '10.0.0.5:8080', '0.0.0.0/0 10.0.0.1', '0.0.0.0/0', '::/0'])('refuses %s with how to fix it', (entry) => {
+    const problems = problemsFor(envWith({ TRUSTED_PROXIES: entry }));
+    expect(names(problems)).toEqual(['TRUSTED_PROXIES']);
+    expect(problems[0]).toMatch(/CIDR/);
+  });
+});

@@ -25,6 +25,7 @@ async function run(schema: GraphQLSchema, source: string, viewer: Viewer): Promi
   const contextValue: GatewayContext = {
     endpoint: 'api',
     refreshCookie: undefined,
+    refreshCookieShadowed: false,
     viewer,
     auth,
     client: { userAgent: null, address: null },

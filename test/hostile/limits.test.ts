@@ -20,6 +20,14 @@ function expectDocumentRefused(response: RawResponse): void {
   expect(response.json?.data).toBeUndefined();
 }
 
+/** A limit's refusal, alone: the other rules' complaints about the same document are not listed beside it. */
+function expectOneRefusal(response: RawResponse): void {
+  expect(response.status).toBe(400);
+  expect(response.json?.errors).toHaveLength(1);
+  expect(firstCode(response)).toBe('GRAPHQL_VALIDATION_FAILED');
+  expect(response.json?.data).toBeUndefined();
+}
+
 function expectAnswered(response: RawResponse): void {
   expect(response.status).toBe(200);
   expect(response.json?.errors).toBeUndefined();
@@ -94,7 +102,15 @@ describe('request limits', () => {
       expectDocumentRefused(await timed(() => postGraphQL(gateway.url, { query })));
     });
 
-    // graphql-armor does not count aliases of __typename (its default allowList), so these alias a real field.
+    it(`refuses ${GRAPHQL_LIMITS.maxAliases + 1} aliases of __typename in one refusal and answers ${GRAPHQL_LIMITS.maxAliases}`, async () => {
+      const aliases = (count: number): string => `{ ${Array.from({ length: count }, (_, index) => `t${index}: __typename`).join(' ')} }`;
+      const over = await timed(() => postGraphQL(gateway.url, { query: aliases(GRAPHQL_LIMITS.maxAliases + 1) }));
+      expectOneRefusal(over);
+      expectAnswered(await postGraphQL(gateway.url, { query: aliases(GRAPHQL_LIMITS.maxAliases) }));
+      // The scan's case: a hundred and one.
+      expectOneRefusal(await timed(() => postGraphQL(gateway.url, { query: aliases(101) })));
+    });
+
     it(`refuses ${GRAPHQL_LIMITS.maxAliases + 1} aliases and answers ${GRAPHQL_LIMITS.maxAliases}`, async () => {
       const aliases = (count: number): string => `{ ${Array.from({ length: count }, (_, index) => `a${index}: __type(name: "User") { name }`).join(' ')} }`;
       expectDocumentRefused(await timed(() => postGraphQL(gateway.url, { query: aliases(GRAPHQL_LIMITS.maxAliases + 1) })));
@@ -131,9 +147,21 @@ describe('request limits', () => {
       expectDocumentRefused(await timed(() => postGraphQL(gateway.url, { query })));
     });
 
-    it('refuses 50 repeated @include(if: true) on one field', async () => {
+    it('refuses 50 repeated @include(if: true) on one field with one error', async () => {
       const query = `{ __typename ${'@include(if: true) '.repeat(50)}}`;
-      expectDocumentRefused(await timed(() => postGraphQL(gateway.url, { query })));
+      expectOneRefusal(await timed(() => postGraphQL(gateway.url, { query })));
+    });
+
+    it('refuses one directive repeated under the document limit with one error, not one per repetition', async () => {
+      const repeated = GRAPHQL_LIMITS.maxDirectives - 2;
+      expectOneRefusal(await timed(() => postGraphQL(gateway.url, { query: `{ __typename ${'@include(if: true) '.repeat(repeated)}}` })));
+      expectOneRefusal(await timed(() => postGraphQL(gateway.url, { query: `{ ...on Query ${'@skip(if: false) '.repeat(repeated)}{ __typename } }` })));
+    });
+
+    it(`refuses more than ${GRAPHQL_LIMITS.maxDirectivesPerField} directives on one field in one error, and answers ${GRAPHQL_LIMITS.maxDirectivesPerField - 1}`, async () => {
+      const over = Array.from({ length: GRAPHQL_LIMITS.maxDirectivesPerField + 1 }, (_, index) => (index % 2 === 0 ? '@include(if: true)' : '@skip(if: false)')).join(' ');
+      expectOneRefusal(await timed(() => postGraphQL(gateway.url, { query: `{ __typename ${over} }` })));
+      expectAnswered(await postGraphQL(gateway.url, { query: '{ __typename @include(if: true) @skip(if: false) }' }));
     });
 
     // The schema declares no executable directive (see the report: @include/@skip are missing), so any directive

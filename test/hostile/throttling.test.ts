@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLoginThrottle, LOGIN_LIMITS, type LoginThrottle } from '../../src/auth/login-throttle.js';
+import { accountDelaySeconds, createLoginThrottle, LOGIN_LIMITS, type LoginThrottle } from '../../src/auth/login-throttle.js';
 import { ErrorCode, GatewayError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { connectDatabase, type Database } from '../../src/stores/mongo.js';
@@ -201,5 +201,37 @@ describe('createLoginThrottle with the real rate-limits store', () => {
     // The 99 earlier attempts still count: one more failure reaches the limit, and the next attempt is refused.
     await fail('other@example.com', address);
     expect((await refusal(throttle.beforeAttempt('third@example.com', address)))?.code).toBe(ErrorCode.RATE_LIMITED);
+  });
+
+  describe('the per-account soft limit (guessing spread over many addresses)', () => {
+    const free = LOGIN_LIMITS.account.points;
+
+    /** Begins `count` attempts on `email`, each from an address of its own, before any of them fails. */
+    async function ticketsFromManyAddresses(email: string, count: number, network: string): Promise<Array<Awaited<ReturnType<LoginThrottle['beforeAttempt']>>>> {
+      return Promise.all(Array.from({ length: count }, (_, index) => throttle.beforeAttempt(email, `${network}.${index + 1}`)));
+    }
+
+    it('makes each failure past the free ones double the wait of the next attempt from a new address, up to the cap', async () => {
+      const tickets = await ticketsFromManyAddresses('spread@example.com', free + 4, '198.18.0');
+      const waits: Array<number | undefined> = [];
+      for (const [index, ticket] of tickets.entries()) {
+        await throttle.afterFailure(ticket);
+        // A probe from an address never seen: refused while the account waits, and never counted as a failure.
+        waits.push((await refusal(throttle.beforeAttempt('spread@example.com', `198.18.1.${index + 1}`)))?.retryAfterSeconds);
+      }
+      expect(waits).toEqual([...Array<undefined>(free).fill(undefined), 2, 4, 8, 16]);
+      expect([free, free + 1, free + 4, free + 6, free + 50].map(accountDelaySeconds)).toEqual([0, 2, 16, LOGIN_LIMITS.account.maxDelaySeconds, LOGIN_LIMITS.account.maxDelaySeconds]);
+    });
+
+    it('spares an address that has signed in to the account before, and slows an unknown email exactly like a known one', async () => {
+      await throttle.afterSuccess(await throttle.beforeAttempt('owner@example.com', '198.51.100.20'));
+      for (const email of ['owner@example.com', 'no-such-account@example.com']) {
+        for (const ticket of await ticketsFromManyAddresses(email, free + 3, '198.18.2')) await throttle.afterFailure(ticket);
+        const slowed = await refusal(throttle.beforeAttempt(email, '198.18.3.1'));
+        expect(slowed?.code).toBe(ErrorCode.RATE_LIMITED);
+        expect(slowed?.retryAfterSeconds).toBe(accountDelaySeconds(free + 3));
+      }
+      expect(await refusal(throttle.beforeAttempt('owner@example.com', '198.51.100.20'))).toBeUndefined();
+    });
   });
 });

@@ -8,7 +8,8 @@ export class RefreshArgs {
 
   @Field(() => TokenDelivery, {
     nullable: true,
-    description: 'How the new tokens are returned. Default: BODY when `refreshToken` is given, else COOKIE.',
+    description:
+      'How the new tokens are returned when `refreshToken` is given (default BODY). A token taken from the refresh cookie is always answered with cookies only.',
   })
   delivery?: TokenDelivery | null;
 }

@@ -1,5 +1,5 @@
 import { Args, Ctx, Mutation, Resolver } from 'type-graphql';
-import { ErrorCode, isGatewayError } from '../../errors.js';
+import { ErrorCode, GatewayError, isGatewayError } from '../../errors.js';
 import type { GatewayContext } from '../context.js';
 import { LoginArgs, SignUpArgs } from '../inputs/credentials.args.js';
 import { LogoutArgs, RefreshArgs } from '../inputs/session.args.js';
@@ -33,8 +33,17 @@ export class SessionResolver {
       'Exchanges a refresh token (the cookie, or `refreshToken`) for a new access token and a new refresh token; the old refresh token is spent. REFRESH_TOKEN_INVALID: sign in again. REFRESH_TOKEN_REUSED: a spent token was presented again, and the session has been revoked.',
   })
   async refresh(@Args(() => RefreshArgs) args: RefreshArgs, @Ctx() context: GatewayContext): Promise<SessionPayload> {
+    const fromCookie = typeof args.refreshToken !== 'string';
     const refreshToken = args.refreshToken ?? context.refreshCookie ?? '';
-    const delivery = args.delivery ?? (typeof args.refreshToken === 'string' ? TokenDelivery.BODY : TokenDelivery.COOKIE);
+    // A token that came in an HttpOnly cookie goes back only in cookies: in the body, any script on an allowed
+    // origin (or the playground) could lift it, which is what HttpOnly is there to prevent.
+    const delivery = fromCookie ? TokenDelivery.COOKIE : (args.delivery ?? TokenDelivery.BODY);
+    if (fromCookie && context.refreshCookieShadowed) {
+      // Two refresh cookies: one was planted (a sibling subdomain can set one for the parent domain). Neither is
+      // used; clearing both lets the next login start clean.
+      context.transport.clearSessionCookies();
+      throw new GatewayError(ErrorCode.REFRESH_TOKEN_INVALID);
+    }
     try {
       const session = await context.auth.refresh({ refreshToken, client: context.client });
       if (delivery === TokenDelivery.COOKIE) context.transport.setSessionCookies(session);
