@@ -1,6 +1,7 @@
 import { ErrorCode, GatewayError } from '../errors.js';
 import type { Limiter, RateLimitsStore } from '../stores/rate-limits.store.js';
 import type { AccountTokenPurpose } from '../tokens/account-token.js';
+import { throttleKey } from './client-address.js';
 
 export interface MailThrottle {
   /**
@@ -31,7 +32,8 @@ export function createMailThrottle(store: RateLimitsStore): MailThrottle {
   const pair = MAIL_LIMITS.pair.map((spec) => store.limiter(spec));
   const byAddress = store.limiter(MAIL_LIMITS.address);
   const mailbox = store.limiter(MAIL_LIMITS.mailbox);
-  const keyOf = (address: string | null): string => address ?? 'unknown';
+  // The same client key as login's: an IPv6 client is its /64, so rotating addresses inside it buys nothing.
+  const keyOf = throttleKey;
 
   async function count(attempts: ReadonlyArray<[Limiter, string]>): Promise<number> {
     const results = await Promise.all(attempts.map(([limiter, key]) => limiter.begin(key)));
