@@ -21,20 +21,6 @@ export interface AuthorizationRules {
   readonly owned: ReadonlySet<string>;
 }
 
-/**
- * Reads @authorized / @authorized(roles:) / @public from one upstream's SDL document (parsed, directives possibly
- * undeclared). Returns problems (unknown role in roles:, @public on a type, bad arguments) as fix-it strings
- * naming the upstream, instead of throwing.
- */
-export function readRules(input: { upstream: string; sdl: DocumentNode; knownRoles: readonly string[] }): {
-  fields: Map<string, FieldRule>;
-  types: Map<string, FieldRule>;
-  problems: string[];
-} {
-  void input;
-  throw new Error('not implemented');
-}
-
 export type Caller =
   | { readonly kind: 'guest' }
   | { readonly kind: 'rejected'; readonly reason: 'TOKEN_EXPIRED' | 'TOKEN_INVALID' }
@@ -95,7 +81,11 @@ export interface Planner {
   }): { data: Record<string, unknown> | null; errors: GraphQLError[] };
 }
 
-export function createPlanner(input: { schema: GraphQLSchema /* the composed schema */; rules: AuthorizationRules; cacheSize?: number }): Planner {
-  void input;
-  throw new Error('not implemented');
-}
+/**
+ * Reads @authorized / @authorized(roles:) / @public from one upstream's SDL document (parsed, directives possibly
+ * undeclared). Returns problems (unknown role in roles:, @public on a type, bad arguments) as fix-it strings
+ * naming the upstream, instead of throwing.
+ */
+export { readRules } from './rules.js';
+/** One planner per composed schema (build a new one when the schema is swapped); it caches per document. */
+export { createPlanner } from './planner.js';
