@@ -73,7 +73,8 @@ export function compose(input: { ownSchema: GraphQLSchema; upstreams: readonly L
   const owned = new Set<string>();
   for (const upstream of upstreams) {
     const rules = readRules({ upstream: upstream.name, sdl: upstream.document, knownRoles });
-    problems.push(...rules.problems.map((problem) => `${input.where(upstream.name)}: ${problem}`));
+    // readRules names the upstream and the place itself.
+    problems.push(...rules.problems);
     for (const [key, rule] of rules.fields) fields.set(key, rule);
     for (const [key, rule] of rules.types) types.set(key, rule);
   }

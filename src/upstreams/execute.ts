@@ -16,7 +16,7 @@ import { ErrorCode, GatewayError, type TokenRejection } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Caller, DeniedSelection } from './authorization.js';
 import { GATEWAY_SOURCE, type Composition } from './compose.js';
-import { upstreamFailureOf, type UpstreamCallContext } from './executor.js';
+import { UpstreamError, upstreamFailureOf, type UpstreamCallContext } from './executor.js';
 import type { IdentityCache } from './identity-cache.js';
 
 export interface GatewayRequest {
@@ -125,15 +125,40 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
     const result = await run(composition.apiSchema, context, decision.document);
     const errors = (result.errors ?? []).map((error) => {
       const failure = upstreamFailureOf(error);
-      if (!failure) return error;
-      logger.warn({ upstream: failure.upstream, kind: failure.kind }, `upstream ${failure.upstream} unavailable: ${failure.message}`);
-      return gatewayErrorAt(ErrorCode.UPSTREAM_UNAVAILABLE, error.path ?? undefined);
+      if (failure) {
+        logger.warn({ upstream: failure.upstream, kind: failure.kind }, `upstream ${failure.upstream} unavailable: ${failure.message}`);
+        return gatewayErrorAt(ErrorCode.UPSTREAM_UNAVAILABLE, error.path ?? undefined);
+      }
+      return withOriginal(error);
     });
     if (decision.deniedCount === 0) return { data: result.data ?? null, ...(errors.length > 0 && { errors }) };
     const completed = composition.planner.complete({ document, operationName, variables, caller, data: (result.data as Record<string, unknown> | null | undefined) ?? null });
     const all = [...completed.errors, ...errors];
     return { data: completed.data, ...(all.length > 0 && { errors: all }) };
   };
+}
+
+/**
+ * Delegation copies errors, and the copies are GraphQLErrors named after the original: the formatter needs the
+ * real GatewayError or UpstreamError, so the error is re-made at its path around the innermost original found.
+ */
+function withOriginal(error: GraphQLError): GraphQLError {
+  let current: unknown = error.originalError;
+  let found: Error | undefined;
+  for (let depth = 0; depth < 10 && current; depth++) {
+    if (current instanceof GatewayError || current instanceof UpstreamError) {
+      found = current;
+      break;
+    }
+    current = (current as { originalError?: unknown }).originalError;
+  }
+  if (!found || found === error.originalError) return error;
+  return new GraphQLError(found.message, {
+    ...(error.path && { path: error.path }),
+    ...(error.nodes && { nodes: error.nodes }),
+    originalError: found,
+    extensions: error.extensions,
+  });
 }
 
 function callerOf(viewer: Viewer): Caller {
