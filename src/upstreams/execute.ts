@@ -14,7 +14,7 @@ import type { Viewer } from '../auth/auth-service.js';
 import type { AuthorizationMode } from '../config/config.js';
 import { ErrorCode, GatewayError, type TokenRejection } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Caller, DeniedSelection } from './authorization.js';
+import type { AuthorizationDecision, Caller, DeniedSelection } from './authorization.js';
 import { GATEWAY_SOURCE, type Composition } from './compose.js';
 import { UpstreamError, upstreamFailureOf, type UpstreamCallContext } from './executor.js';
 import type { IdentityCache } from './identity-cache.js';
@@ -115,7 +115,7 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
         }
       }
       if (decision.deniedCount === 0 && !decision.nothingAllowed) return { data, ...(upstreamErrors.length > 0 && { errors: [...upstreamErrors] }) };
-      const completed = composition.planner.complete({ document, operationName, variables, caller, data });
+      const completed = completeAnswer(composition, decision, { document, operationName, variables, caller, data });
       const errors = [...completed.errors, ...upstreamErrors];
       return { data: completed.data, ...(errors.length > 0 && { errors }) };
     }
@@ -132,7 +132,7 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
       return withOriginal(error);
     });
     if (decision.deniedCount === 0) return { data: result.data ?? null, ...(errors.length > 0 && { errors }) };
-    const completed = composition.planner.complete({ document, operationName, variables, caller, data: (result.data as Record<string, unknown> | null | undefined) ?? null });
+    const completed = completeAnswer(composition, decision, { document, operationName, variables, caller, data: (result.data as Record<string, unknown> | null | undefined) ?? null });
     const all = [...completed.errors, ...errors];
     return { data: completed.data, ...(all.length > 0 && { errors: all }) };
   };
@@ -159,6 +159,22 @@ function withOriginal(error: GraphQLError): GraphQLError {
     originalError: found,
     extensions: error.extensions,
   });
+}
+
+/**
+ * The planner's completion; when the answer has no data at all (a non-null root field failed), it has nowhere to
+ * put the denials, so they are listed at their paths as written: a client still learns what was refused.
+ */
+function completeAnswer(
+  composition: Composition,
+  decision: AuthorizationDecision,
+  input: Parameters<Composition['planner']['complete']>[0],
+): { data: Record<string, unknown> | null; errors: GraphQLError[] } {
+  const completed = composition.planner.complete(input);
+  if (completed.data === null && completed.errors.length === 0 && decision.deniedCount > 0) {
+    return { data: null, errors: decision.denied.map((denied) => deniedError(denied)) };
+  }
+  return completed;
 }
 
 function callerOf(viewer: Viewer): Caller {

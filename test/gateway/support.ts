@@ -218,3 +218,57 @@ export async function startUpstream(options: { sdl?: string; service?: boolean; 
   });
   return upstream;
 }
+
+export interface GatewayAnswer {
+  readonly status: number;
+  readonly body: {
+    data?: Record<string, unknown> | null;
+    errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, unknown> }>;
+  };
+}
+
+/** POSTs one operation to the gateway as a client would, with whatever extra headers and body members it likes. */
+export async function send(
+  gatewayUrl: string,
+  query: string,
+  options: { token?: string; variables?: Record<string, unknown>; headers?: Record<string, string>; extra?: Record<string, unknown>; operationName?: string } = {},
+): Promise<GatewayAnswer> {
+  const response = await fetch(`${gatewayUrl}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(options.token && { authorization: `Bearer ${options.token}` }),
+      ...options.headers,
+    },
+    body: JSON.stringify({ query, variables: options.variables, operationName: options.operationName, ...options.extra }),
+  });
+  return { status: response.status, body: (await response.json()) as GatewayAnswer['body'] };
+}
+
+export const PASSWORD = 'correct horse battery staple';
+
+/** Creates a user with these roles and signs in; returns the access token (body delivery). */
+export async function signIn(gatewayUrl: string, createUser: (user: { email: string; password: string; roles?: string[] }) => Promise<unknown>, email: string, roles: string[]): Promise<string> {
+  await createUser({ email, password: PASSWORD, roles });
+  const answer = await send(gatewayUrl, 'mutation($email: String!, $password: String!) { login(email: $email, password: $password, delivery: BODY) { accessToken } }', {
+    variables: { email, password: PASSWORD },
+  });
+  const token = (answer.body.data?.['login'] as { accessToken?: string } | undefined)?.accessToken;
+  if (!token) throw new Error(`login failed: ${JSON.stringify(answer.body)}`);
+  return token;
+}
+
+/** The codes of an answer's errors by path, for assertions that do not depend on order. */
+export function codesByPath(answer: GatewayAnswer): Record<string, unknown> {
+  return Object.fromEntries((answer.body.errors ?? []).map((error) => [(error.path ?? []).join('.'), error.extensions?.['code']]));
+}
+
+/** Polls `check` every 50 ms until it holds or `ms` pass. */
+export async function eventually(check: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
