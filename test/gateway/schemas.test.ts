@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
@@ -54,9 +55,17 @@ describe('where an upstream schema comes from', () => {
     });
   });
 
-  it('falls back to introspection, where every root field needs a signed-in user (no directives survive)', async () => {
+  it('falls back to introspection, where every root field needs a signed-in user (no directives survive), and says so once', async () => {
     const shop = await upstream({ service: false });
-    const gateway = await gatewayWith({ UPSTREAMS: `shop=${shop.url}` });
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const gateway = await startGateway({ config: testConfig({ ROLES: 'EDITOR', UPSTREAMS: `shop=${shop.url}`, UPSTREAM_SCHEMA_POLL_SECONDS: '1' }), logger });
+    cleanups.push(() => gateway.stop());
+    const introspections = (): number => shop.requests.filter((request) => String(request.body['query']).includes('__schema')).length;
+    await eventually(() => introspections() >= 2);
+    expect(lines.filter((line) => line.includes('introspection'))).toHaveLength(1);
+    expect(lines.find((line) => line.includes('introspection'))).toContain('UPSTREAM_SCHEMA_SHOP');
+
     shop.reset();
     const guest = await send(gateway.url, '{ products { id } }');
     expect(codesByPath(guest)).toEqual({ products: 'UNAUTHENTICATED' });
