@@ -1,5 +1,7 @@
 import { parse, print } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import type { Viewer } from '../../src/auth/auth-service.js';
+import type { Caller } from '../../src/upstreams/authorization.js';
 import { fixture, guest, send, user } from './support.js';
 
 const f = fixture();
@@ -240,6 +242,12 @@ describe('planner: nothing allowed, mutations and caller states', () => {
     const invalid = send(f, '{ orders { id } }', { kind: 'rejected', reason: 'TOKEN_INVALID' });
     expect(invalid.errors.map((error) => error.extensions)).toEqual([{ code: 'UNAUTHENTICATED', reason: 'TOKEN_INVALID' }]);
     expect(invalid.decision.denied[0]).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'TOKEN_INVALID' });
+  });
+
+  it('takes the gateway\'s own Viewer as the caller, as it is', () => {
+    const viewer: Viewer = { kind: 'user', userId: 'u1', sessionId: 's1', tokenId: 't1', roles: ['ADMIN'], expiresAt: 2_000_000_000 };
+    const caller: Caller = viewer;
+    expect(send(f, '{ adminReport }', caller).data).toEqual({ adminReport: 'all good' });
   });
 
   it('answers SERVICE_UNAVAILABLE for fields needing sign-in while revocations cannot be checked, and public fields still answer', () => {
