@@ -197,6 +197,13 @@ describe('planner: variables, @skip and @include', () => {
     expect(withCost.resolved).not.toContain('Product.cost');
   });
 
+  it('sends nothing when @skip leaves no upstream field, and answers an empty object', () => {
+    const answer = send(f, 'query Q($no: Boolean!) { products @skip(if: $no) { id } }', guest, { no: true });
+    expect(answer.decision).toMatchObject({ deniedCount: 0, nothingAllowed: true });
+    expect(answer.called).toBe(false);
+    expect(answer.data).toEqual({});
+  });
+
   it('drops variable definitions the pruned document no longer uses', () => {
     const answer = send(f, 'query Q($id: ID!, $term: String!) { product(id: $id) { name } search(term: $term) { ... on Order { id } } orders { id } }', guest, { id: 'p1', term: 'x' });
     expect(print(answer.decision.document)).toContain('$term');
