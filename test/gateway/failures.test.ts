@@ -70,6 +70,11 @@ describe('upstream failures', () => {
     const answer = await send(gateway.url, '{ products { id } broken }');
     expect(answer.body.data).toEqual({ products: [{ id: 'p1' }, { id: 'p2' }, { id: 'p3' }], broken: null });
     expect(answer.body.errors).toEqual([expect.objectContaining({ message: 'stock database on fire', path: ['broken'], extensions: { code: 'SHOP_INTERNAL' } })]);
+
+    // The same through the mixed path (two upstreams stitched).
+    const mixed = await send(gateway.url, '{ broken posts { title } }');
+    expect(mixed.body.data).toEqual({ broken: null, posts: [{ title: 'Hello' }] });
+    expect(mixed.body.errors).toEqual([expect.objectContaining({ message: 'stock database on fire', path: ['broken'], extensions: { code: 'SHOP_INTERNAL' } })]);
   });
 });
 
