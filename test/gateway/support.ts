@@ -123,7 +123,9 @@ extend type Query { _service: _Service! }
  * A real GraphQL server over node:http and graphql-js, on a free loopback port. It answers `{ _service { sdl } }`
  * when `service` is true (else only introspection), counts every field it resolves and records every request.
  */
-export async function startUpstream(options: { sdl?: string; service?: boolean; resolvers?: IResolvers; slowMs?: number } = {}): Promise<TestUpstream> {
+export async function startUpstream(
+  options: { sdl?: string; service?: boolean; resolvers?: IResolvers; slowMs?: number; /** What `_service` answers, if not `sdl`. */ advertisedSdl?: string } = {},
+): Promise<TestUpstream> {
   let sdl = options.sdl ?? SHOP_SDL;
   const resolvers = options.resolvers ?? SHOP_RESOLVERS;
   const resolved = new Map<string, number>();
@@ -132,7 +134,7 @@ export async function startUpstream(options: { sdl?: string; service?: boolean; 
   const build = (): void => {
     schema = makeExecutableSchema({
       typeDefs: options.service ? [sdl, SERVICE_EXTENSION] : sdl,
-      resolvers: options.service ? { ...resolvers, Query: { ...(resolvers['Query'] as object), _service: () => ({ sdl }) } } : resolvers,
+      resolvers: options.service ? { ...resolvers, Query: { ...(resolvers['Query'] as object), _service: () => ({ sdl: options.advertisedSdl ?? sdl }) } } : resolvers,
     });
     // Every field counts what it resolves, with its own resolver or the default one.
     for (const type of Object.values(schema.getTypeMap())) {
