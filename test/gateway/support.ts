@@ -5,7 +5,7 @@ import type { IResolvers } from '@graphql-tools/utils';
 import { defaultFieldResolver, execute, isObjectType, parse, validate, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 
 /** How the test upstream answers: as a GraphQL server, or as a broken one. */
-export type UpstreamBehaviour = 'ok' | 'slow' | '5xx' | 'html';
+export type UpstreamBehaviour = 'ok' | 'slow' | 'stalled-body' | '5xx' | 'html';
 
 export interface ReceivedRequest {
   /** The gateway's end of the connection: the same port on two requests means a reused (kept-alive) connection. */
@@ -184,6 +184,13 @@ export async function startUpstream(
         }
         if (!loading && upstream.behaviour === 'html') {
           res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Login page</body></html>');
+          return;
+        }
+        if (!loading && upstream.behaviour === 'stalled-body') {
+          // Headers at once, then half a body, then nothing: only a timeout on the whole call ends it.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('{"data":{"product":');
+          setTimeout(() => res.end('null}}'), options.slowMs ?? 1500).unref();
           return;
         }
         if (!loading && upstream.behaviour === 'slow') await new Promise((resolve) => setTimeout(resolve, options.slowMs ?? 1500));
