@@ -51,6 +51,11 @@ export const ErrorCode = {
   VERIFICATION_TOKEN_INVALID: 'VERIFICATION_TOKEN_INVALID',
   /** The password was right, but REQUIRE_VERIFIED_EMAIL is on and the address is not verified yet; a new link has been mailed. */
   EMAIL_NOT_VERIFIED: 'EMAIL_NOT_VERIFIED',
+  /**
+   * Gateway mode: the upstream that serves this field is unreachable, too slow, failing (5xx) or answered
+   * something that is not GraphQL. Other fields of the operation still answer; retry shortly.
+   */
+  UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -84,6 +89,7 @@ const publicMessages: Record<ErrorCode, string> = {
   RESET_TOKEN_INVALID: 'This password-reset link is not valid any more. Ask for a new one.',
   VERIFICATION_TOKEN_INVALID: 'This verification link is not valid any more. Ask for a new one.',
   EMAIL_NOT_VERIFIED: 'Verify your email address first: open the link we sent you.',
+  UPSTREAM_UNAVAILABLE: 'The service behind this field is unavailable. Try again shortly.',
 };
 
 const tokenMessages: Record<TokenRejection, string> = {
