@@ -109,13 +109,14 @@ export async function createServices(config: Config, logger: Logger, options: Ap
     const revocations = await createRevocationsStore(database);
     view = createRevocationView({ store: revocations, logger, now, pollIntervalMs: REVOCATION_POLL_MS, maxLagMs: config.revocations.maxLagSeconds * 1000 });
     await view.start();
+    const audit = await createAuditStore(database);
     const sessions = createSessionManager({
       users,
       sessions: await createSessionsStore(database),
       refreshTokens: await createRefreshTokensStore(database),
       revocations,
       view,
-      audit: await createAuditStore(database),
+      audit,
       accessTokens,
       refreshTokenKeys: createRefreshTokenKeys(config.tokens.refreshTokenHashSecret),
       logger,
@@ -125,6 +126,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       refreshGraceSeconds: config.tokens.refreshGraceSeconds,
       accessTokenTtlSeconds: config.tokens.accessTokenTtlSeconds,
       clockToleranceSeconds: config.tokens.clockToleranceSeconds,
+      maxSessionsPerUser: config.maxSessionsPerUser,
     });
     const auth = createAuthService({
       users,
@@ -135,6 +137,8 @@ export async function createServices(config: Config, logger: Logger, options: Ap
         createPasswordHasher({ argon2: config.argon2, ...(config.passwordHashConcurrency !== undefined && { maxConcurrent: config.passwordHashConcurrency }) }),
       throttle: createLoginThrottle(await createRateLimitsStore(database)),
       accessTokens,
+      audit,
+      logger,
       signUpEnabled: config.signUpEnabled,
       now,
     });

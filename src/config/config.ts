@@ -54,6 +54,8 @@ export interface Config {
     readonly maxLagSeconds: number;
   };
   readonly signUpEnabled: boolean;
+  /** Live sessions a user may have; a login beyond it ends the oldest. */
+  readonly maxSessionsPerUser: number;
   readonly logLevel: LogLevel;
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
   readonly secretsSource: 'environment' | 'generated';
@@ -111,6 +113,7 @@ const envSchema = z.object({
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(256).optional(),
   SIGNUP_ENABLED: flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(1000).default(50),
 });
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
@@ -138,6 +141,7 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   PASSWORD_HASH_CONCURRENCY: 'use a whole number from 1 to 256',
   SIGNUP_ENABLED: 'use true or false',
   LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
+  MAX_SESSIONS_PER_USER: 'use a whole number from 1 to 1000',
 };
 
 /**
@@ -258,6 +262,7 @@ export function loadConfig(env: Env): Config {
     passwordHashConcurrency: valid.PASSWORD_HASH_CONCURRENCY,
     revocations: { maxLagSeconds: valid.REVOCATION_MAX_LAG_SECONDS },
     signUpEnabled: valid.SIGNUP_ENABLED,
+    maxSessionsPerUser: valid.MAX_SESSIONS_PER_USER,
     logLevel: valid.LOG_LEVEL,
     secretsSource,
     warnings,

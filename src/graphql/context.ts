@@ -19,6 +19,8 @@ export interface GatewayContext {
   readonly viewer: Viewer;
   /** The refresh cookie, when the browser sent it (only to /graphql/auth, its Path). Unchecked. */
   readonly refreshCookie: string | undefined;
+  /** The access token as sent, unchecked. Only logout reads it: to end the session of a genuine but expired one. */
+  readonly presentedAccessToken?: string | undefined;
   readonly auth: AuthService;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
@@ -45,6 +47,7 @@ export function createContextFactory(auth: AuthService): (request: RequestCreden
     endpoint: request.endpoint,
     viewer: await auth.authenticate(request.accessToken),
     refreshCookie: request.refreshCookie,
+    presentedAccessToken: request.accessToken,
     auth,
     client: request.client,
     transport: request.transport,

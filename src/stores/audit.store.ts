@@ -3,7 +3,7 @@ import type { Database } from './mongo.js';
 
 /** Security events worth keeping beyond the logs. Never a token, password or secret. */
 export interface AuditEvent {
-  readonly type: 'refresh-token-reused' | 'sessions-revoked' | 'password-changed';
+  readonly type: 'refresh-token-reused' | 'sessions-revoked' | 'password-changed' | 'roles-changed' | 'account-disabled' | 'account-enabled';
   readonly userId: string;
   readonly sessionId: string | null;
   readonly at: Date;
