@@ -148,7 +148,7 @@ describe('revocations that commit late', () => {
       expect(view.check(token)).toBe('live');
       // An entry without a sequence number (as written before there was one): polls never return it.
       await a.app.database.connection.db
-        ?.collection<{ _id: string }>('revocations')
+        ?.collection<Record<string, unknown> & { _id: string }>('revocations')
         .insertOne({ _id: `session:${session.sessionId}`, kind: 'session', id: session.sessionId, at: new Date(), expiresAt: new Date(Date.now() + 60_000) });
       const started = performance.now();
       while (view.check(token) === 'live' && performance.now() - started < 5_000) await sleep(50);
