@@ -225,8 +225,8 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       if (!roles.includes(role)) roles.push(role);
     }
     if (roles.length === 0) throw new GatewayError(ErrorCode.BAD_USER_INPUT, { field: 'roles', detail: 'Give at least one role.' });
-    const before = await requireUser(await users.findById(userId));
-    const updated = await requireUser(await users.setRoles(userId, roles));
+    const before = requireUser(await users.findById(userId));
+    const updated = requireUser(await users.setRoles(userId, roles));
     // Tokens issued before the change carry the old roles in their `gen`-stamped claims: narrow them everywhere.
     await sessions.restrictRoles(userId, updated.tokenGeneration, roles);
     await recordAdminEvent(actor, 'roles-changed', userId, `roles ${before.roles.join(',')} -> ${updated.roles.join(',')}`);
@@ -234,7 +234,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   }
 
   async function disableUser(actor: AdminActor, userId: string): Promise<UserRecord> {
-    const updated = await requireUser(await users.disable(userId));
+    const updated = requireUser(await users.disable(userId));
     // The flag first: from then on no login or refresh succeeds. Then every session and access token ends.
     const ended = await sessions.revokeAll(userId, 'account-disabled');
     await recordAdminEvent(actor, 'account-disabled', userId, `account disabled, ${ended} session${ended === 1 ? '' : 's'} ended,`);
@@ -242,7 +242,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   }
 
   async function enableUser(actor: AdminActor, userId: string): Promise<UserRecord> {
-    const updated = await requireUser(await users.enable(userId));
+    const updated = requireUser(await users.enable(userId));
     await recordAdminEvent(actor, 'account-enabled', userId, 'account enabled');
     return updated;
   }
