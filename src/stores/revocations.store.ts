@@ -115,28 +115,38 @@ export async function createRevocationsStore(database: Database): Promise<Revoca
   // Sparse: entries written before `seq` existed have none, and are still read by every full load.
   await revocations.collection.createIndex({ seq: 1 }, { unique: true, sparse: true, name: 'seq_unique' });
 
+  // Writers of one process take turns: they would only collide with each other on the next number and retry,
+  // which under a burst of logouts costs far more round trips than waiting. Other instances may still collide.
+  let turn: Promise<unknown> = Promise.resolve();
+
   async function topSeq(): Promise<number> {
     const [top] = await revocations.find({}, { seq: 1 }).sort({ seq: -1 }).limit(1).lean<Array<{ seq?: number }>>().exec();
     return typeof top?.seq === 'number' ? top.seq : 0;
   }
 
-  return {
-    async add(record: RevocationRecord): Promise<'inserted' | 'exists'> {
-      const key = revocationKey(record);
-      for (let attempt = 0; attempt < MAX_INSERT_ATTEMPTS; attempt++) {
-        const seq = (await topSeq()) + 1;
-        try {
-          await revocations.collection.insertOne({ _id: key, seq, ...record } as never);
-          return 'inserted';
-        } catch (error) {
-          if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
-        }
-        // Duplicate: either this revocation is already stored, or another writer took the number first.
-        // (FerretDB does not say which index refused the insert, so ask.)
-        if (await revocations.exists({ _id: key }).exec()) return 'exists';
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * (attempt + 1)));
+  async function insertNumbered(record: RevocationRecord): Promise<'inserted' | 'exists'> {
+    const key = revocationKey(record);
+    for (let attempt = 0; attempt < MAX_INSERT_ATTEMPTS; attempt++) {
+      const seq = (await topSeq()) + 1;
+      try {
+        await revocations.collection.insertOne({ _id: key, seq, ...record } as never);
+        return 'inserted';
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
       }
-      throw new Error(`could not store a revocation after ${MAX_INSERT_ATTEMPTS} attempts: too many concurrent writers`);
+      // Duplicate: either this revocation is already stored, or another writer took the number first.
+      // (FerretDB does not say which index refused the insert, so ask.)
+      if (await revocations.exists({ _id: key }).exec()) return 'exists';
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * (attempt + 1)));
+    }
+    throw new Error(`could not store a revocation after ${MAX_INSERT_ATTEMPTS} attempts: too many concurrent writers`);
+  }
+
+  return {
+    add(record: RevocationRecord): Promise<'inserted' | 'exists'> {
+      const result = turn.then(() => insertNumbered(record));
+      turn = result.catch(() => undefined);
+      return result;
     },
     async listAll(): Promise<StoredRevocation[]> {
       const found = await revocations.find().lean<RevocationDocument[]>().exec();
