@@ -56,14 +56,15 @@ export async function openBenchDatabase(): Promise<BenchDatabase> {
     async seedRevocations(role: string, count: number): Promise<void> {
       const collection = client.db(nameFor(role)).collection('revocations');
       const now = Date.now();
-      // `at` lies before the view's 30 s poll overlap: only the initial load reads these entries, as it would
-      // for revocations written before a gateway starts; the steady-state polls do not re-read them.
+      // Numbered 1..count as the gateway numbers its entries (revocations.store.ts): the initial load reads
+      // them all, as it would for revocations written before a gateway starts; the steady-state polls start
+      // after the highest and do not re-read them (the periodic full reload does, once a minute).
       const at = new Date(now - 5 * 60_000);
       const expiresAt = new Date(now + 60 * 60_000);
       for (let done = 0; done < count; done += SEED_BATCH) {
-        const batch = Array.from({ length: Math.min(SEED_BATCH, count - done) }, () => {
+        const batch = Array.from({ length: Math.min(SEED_BATCH, count - done) }, (_unused, index) => {
           const id = randomId();
-          return { _id: `session:${id}`, kind: 'session', id, at, expiresAt };
+          return { _id: `session:${id}`, seq: done + index + 1, kind: 'session', id, at, expiresAt };
         });
         await collection.insertMany(batch as never[], { ordered: false });
       }

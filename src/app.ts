@@ -144,6 +144,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       refreshGraceSeconds: config.tokens.refreshGraceSeconds,
       accessTokenTtlSeconds: config.tokens.accessTokenTtlSeconds,
       clockToleranceSeconds: config.tokens.clockToleranceSeconds,
+      maxSessionsPerUser: config.maxSessionsPerUser,
     });
     const passwords =
       options.passwords ??
@@ -172,7 +173,10 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       passwords,
       throttle: createLoginThrottle(rateLimits),
       accessTokens,
+      audit,
+      logger,
       signUpEnabled: config.signUpEnabled,
+      knownRoles: config.roles,
       accounts,
       requireVerifiedEmail: config.mail.requireVerifiedEmail,
       now,

@@ -1,5 +1,7 @@
 import { ErrorCode, GatewayError, TokenRejection } from '../errors.js';
 import type { SessionRecord } from '../stores/sessions.store.js';
+import type { Logger } from '../logger.js';
+import type { AuditEvent, AuditStore } from '../stores/audit.store.js';
 import { EmailTakenError, type UserRecord, type UsersStore } from '../stores/users.store.js';
 import type { AccessTokens } from '../tokens/access-token.js';
 import type { AccountService } from './account-service.js';
@@ -7,7 +9,7 @@ import { checkEmail, checkNewPassword, checkPasswordForSignIn } from './credenti
 import type { LoginThrottle } from './login-throttle.js';
 import type { PasswordHasher } from './password.js';
 import type { RevocationView } from './revocation-view.js';
-import { Role } from './roles.js';
+import { parseRole, Role } from './roles.js';
 import type { ClientInfo, IssuedSession, SessionManager } from './session-manager.js';
 
 export type { ClientInfo, IssuedSession } from './session-manager.js';
@@ -29,6 +31,9 @@ export interface SignedInViewer {
   readonly expiresAt: number;
 }
 
+/** Who makes an administrative change, for the audit log: an administrator's session, or the operator's CLI. */
+export type AdminActor = { readonly kind: 'admin'; readonly viewer: SignedInViewer; readonly client: ClientInfo } | { readonly kind: 'cli' };
+
 export interface AuthService {
   signIn(input: { email: string; password: string; client: ClientInfo }): Promise<IssuedSession>;
   /**
@@ -40,8 +45,11 @@ export interface AuthService {
   createUser(input: { email: string; password: string; roles: readonly Role[] }): Promise<UserRecord>;
   authenticate(accessToken: string | undefined): Promise<Viewer>;
   refresh(input: { refreshToken: string; client: ClientInfo }): Promise<IssuedSession>;
-  /** Ends the caller's session, found from its access token or else its refresh token. Idempotent. */
-  logout(input: { viewer: Viewer; refreshToken: string | undefined }): Promise<void>;
+  /**
+   * Ends the caller's session, found from its access token (an expired but genuine one too: `accessToken` is
+   * the token as presented) or else its refresh token. Idempotent.
+   */
+  logout(input: { viewer: Viewer; refreshToken: string | undefined; accessToken?: string | undefined }): Promise<void>;
   listSessions(viewer: SignedInViewer): Promise<SessionRecord[]>;
   /** One of the viewer's own sessions, by id. NOT_FOUND for anybody else's, exactly as for none at all. */
   revokeSession(viewer: SignedInViewer, sessionId: string): Promise<void>;
@@ -58,6 +66,17 @@ export interface AuthService {
   requestEmailVerification(viewer: SignedInViewer, client: ClientInfo): Promise<void>;
   verifyEmail(input: { token: string; client: ClientInfo }): Promise<void>;
   isEmailVerified(user: { id: string; email: string }): Promise<boolean>;
+  /** For the CLI: the account with this email (normalised here). */
+  findUserByEmail(email: string): Promise<UserRecord | null>;
+  /**
+   * Replaces a user's roles (each must be a known role; at least one). Tokens issued before lose any removed
+   * role on every instance within the revocation view's reach; NOT_FOUND for an unknown user.
+   */
+  setUserRoles(actor: AdminActor, userId: string, roles: readonly string[]): Promise<UserRecord>;
+  /** Disables an account: it cannot sign in or refresh, and every session and access token of it ends. */
+  disableUser(actor: AdminActor, userId: string): Promise<UserRecord>;
+  /** Lets a disabled account sign in again (its old sessions stay ended). */
+  enableUser(actor: AdminActor, userId: string): Promise<UserRecord>;
 }
 
 export interface AuthServiceDeps {
@@ -67,7 +86,11 @@ export interface AuthServiceDeps {
   readonly passwords: PasswordHasher;
   readonly throttle: LoginThrottle;
   readonly accessTokens: AccessTokens;
+  readonly audit: AuditStore;
+  readonly logger: Logger;
   readonly signUpEnabled: boolean;
+  /** The configured roles (ROLES plus the built-in USER and ADMIN): setUserRoles accepts only these. */
+  readonly knownRoles: readonly Role[];
   readonly accounts: AccountService;
   /** Login of an account with an unverified address answers EMAIL_NOT_VERIFIED, once the password was right. */
   readonly requireVerifiedEmail: boolean;
@@ -79,7 +102,7 @@ const UNAVAILABLE: Viewer = Object.freeze({ kind: 'unavailable' });
 const REVOKED: Viewer = Object.freeze({ kind: 'rejected', reason: TokenRejection.TOKEN_INVALID });
 
 export function createAuthService(deps: AuthServiceDeps): AuthService {
-  const { users, sessions, view, passwords, throttle, accessTokens, accounts, now } = deps;
+  const { users, sessions, view, passwords, throttle, accessTokens, accounts, audit, logger, now } = deps;
 
   async function signIn(input: { email: string; password: string; client: ClientInfo }): Promise<IssuedSession> {
     const email = checkEmail(input.email);
@@ -91,7 +114,9 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     // Unknown email and wrong password take one argon2 verify each and end in one error: neither the answer
     // nor its timing tells an attacker which accounts exist.
     const valid = found ? await passwords.verify(found.passwordHash, input.password) : await passwords.verifyNothing(input.password);
-    if (!found || !valid) {
+    // A disabled account answers exactly like a wrong password, and counts as a failed attempt: the answer
+    // confirms neither that the account exists nor that a guessed password is right.
+    if (!found || !valid || found.user.disabled) {
       await throttle.afterFailure(ticket);
       throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
     }
@@ -154,8 +179,8 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const result = await accessTokens.verify(accessToken);
     if (!result.ok) return { kind: 'rejected', reason: result.reason };
     const { claims } = result;
-    // In memory: the revocation view answers without a database round trip.
-    const revocation = view.check({ sessionId: claims.sessionId, tokenId: claims.tokenId });
+    // In memory: the revocation view answers without a database round trip, roles taken away since included.
+    const revocation = view.check(claims);
     if (revocation === 'unavailable') return UNAVAILABLE;
     if (revocation === 'revoked') return REVOKED;
     return {
@@ -163,17 +188,23 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       userId: claims.userId,
       sessionId: claims.sessionId,
       tokenId: claims.tokenId,
-      roles: claims.roles,
+      roles: view.currentRoles(claims),
       expiresAt: claims.expiresAt,
     };
   }
 
-  async function logout(input: { viewer: Viewer; refreshToken: string | undefined }): Promise<void> {
+  async function logout(input: { viewer: Viewer; refreshToken: string | undefined; accessToken?: string | undefined }): Promise<void> {
     const { viewer } = input;
     if (viewer.kind === 'user') {
       await sessions.revoke(viewer.sessionId, 'logout');
       await sessions.revokeAccessToken(viewer.tokenId, viewer.expiresAt);
       return;
+    }
+    // An expired access token still names its session, and at /graphql (where the refresh cookie never
+    // travels) it is all a client has. Genuine means signed by us: a forged or altered token ends nothing.
+    if (viewer.kind === 'rejected' && viewer.reason === TokenRejection.TOKEN_EXPIRED && input.accessToken !== undefined) {
+      const expired = await accessTokens.readExpiredClaims(input.accessToken);
+      if (expired) await sessions.revoke(expired.sessionId, 'logout');
     }
     const owner = input.refreshToken === undefined ? null : await sessions.sessionOf(input.refreshToken);
     if (owner) await sessions.revoke(owner.sessionId, 'logout');
@@ -181,8 +212,13 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
 
   async function revokeSession(viewer: SignedInViewer, sessionId: string): Promise<void> {
     const session = await sessions.find(sessionId);
-    if (!session || session.userId !== viewer.userId || session.revokedAt !== null || session.expiresAt.getTime() <= now()) {
-      throw new GatewayError(ErrorCode.NOT_FOUND, { field: 'id', detail: 'No such session.' });
+    const notFound = (): GatewayError => new GatewayError(ErrorCode.NOT_FOUND, { field: 'id', detail: 'No such session.' });
+    if (!session || session.userId !== viewer.userId || session.expiresAt.getTime() <= now()) throw notFound();
+    if (session.revokedAt !== null) {
+      // Already marked revoked; a revoke that failed halfway may have left its access tokens working. Finish
+      // it (idempotent, and a no-op for one long done), then answer as for any session that is not live.
+      await sessions.revoke(sessionId, 'revoked-by-user');
+      throw notFound();
     }
     await sessions.revoke(sessionId, 'revoked-by-user');
   }
@@ -202,6 +238,56 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     if (ticket) await throttle.afterSuccess(ticket);
     await users.updatePassword(viewer.userId, await passwords.hash(input.newPassword), new Date(now()));
     return sessions.revokeAll(viewer.userId, 'password-changed', { exceptSessionId: viewer.sessionId });
+  }
+
+  function requireUser(found: UserRecord | null): UserRecord {
+    if (!found) throw new GatewayError(ErrorCode.NOT_FOUND, { field: 'userId', detail: 'No such user.' });
+    return found;
+  }
+
+  async function recordAdminEvent(actor: AdminActor, type: AuditEvent['type'], userId: string, detail: string): Promise<void> {
+    const by = actor.kind === 'cli' ? 'by the operator CLI' : `by administrator ${actor.viewer.userId}`;
+    await audit
+      .record({
+        type,
+        userId,
+        sessionId: actor.kind === 'admin' ? actor.viewer.sessionId : null,
+        at: new Date(now()),
+        clientAddress: actor.kind === 'admin' ? actor.client.address : null,
+        userAgent: actor.kind === 'admin' ? actor.client.userAgent : null,
+        detail: `${detail} ${by}`,
+      })
+      .catch((error: unknown) => logger.error({ err: error }, 'could not write an audit event'));
+  }
+
+  async function setUserRoles(actor: AdminActor, userId: string, roleNames: readonly string[]): Promise<UserRecord> {
+    const roles: Role[] = [];
+    for (const name of roleNames) {
+      const role = parseRole(name, deps.knownRoles);
+      if (!role) throw new GatewayError(ErrorCode.BAD_USER_INPUT, { field: 'roles', detail: `Unknown role; use one of the known roles.` });
+      if (!roles.includes(role)) roles.push(role);
+    }
+    if (roles.length === 0) throw new GatewayError(ErrorCode.BAD_USER_INPUT, { field: 'roles', detail: 'Give at least one role.' });
+    const before = requireUser(await users.findById(userId));
+    const updated = requireUser(await users.setRoles(userId, roles));
+    // Tokens issued before the change carry the old roles in their `gen`-stamped claims: narrow them everywhere.
+    await sessions.restrictRoles(userId, updated.tokenGeneration, roles);
+    await recordAdminEvent(actor, 'roles-changed', userId, `roles ${before.roles.join(',')} -> ${updated.roles.join(',')}`);
+    return updated;
+  }
+
+  async function disableUser(actor: AdminActor, userId: string): Promise<UserRecord> {
+    const updated = requireUser(await users.disable(userId));
+    // The flag first: from then on no login or refresh succeeds. Then every session and access token ends.
+    const ended = await sessions.revokeAll(userId, 'account-disabled');
+    await recordAdminEvent(actor, 'account-disabled', userId, `account disabled, ${ended} session${ended === 1 ? '' : 's'} ended,`);
+    return updated;
+  }
+
+  async function enableUser(actor: AdminActor, userId: string): Promise<UserRecord> {
+    const updated = requireUser(await users.enable(userId));
+    await recordAdminEvent(actor, 'account-enabled', userId, 'account enabled');
+    return updated;
   }
 
   return {
@@ -224,5 +310,9 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     requestEmailVerification: (viewer: SignedInViewer, client: ClientInfo): Promise<void> => accounts.requestEmailVerification({ userId: viewer.userId, client }),
     verifyEmail: (input): Promise<void> => accounts.verifyEmail(input),
     isEmailVerified: (user: { id: string; email: string }): Promise<boolean> => accounts.isEmailVerified(user),
+    findUserByEmail: (email: string): Promise<UserRecord | null> => users.findByEmail(checkEmail(email)),
+    setUserRoles,
+    disableUser,
+    enableUser,
   };
 }

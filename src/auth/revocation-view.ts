@@ -1,13 +1,29 @@
 import type { Logger } from '../logger.js';
-import type { RevocationRecord, RevocationsStore } from '../stores/revocations.store.js';
+import { revocationKey, type RevocationRecord, type RevocationsStore, type StoredRevocation, type UserRevocation } from '../stores/revocations.store.js';
 
 export type RevocationCheck = 'live' | 'revoked' | 'unavailable';
 
+/** What the view needs to know about an access token: its claims, already verified. */
+export interface CheckedToken {
+  readonly userId: string;
+  readonly sessionId: string;
+  readonly tokenId: string;
+  /** The token's `gen` claim: the user's token generation when it was issued. */
+  readonly generation: number;
+}
+
 export interface RevocationView {
-  /** In memory, no database round trip: whether an access token of this session and id may still be used. */
-  check(token: { sessionId: string; tokenId: string }): RevocationCheck;
+  /** In memory, no database round trip: whether an access token may still be used. */
+  check(token: CheckedToken): RevocationCheck;
+  /** In memory: the token's roles, less any an administrator has taken away since it was issued. */
+  currentRoles(token: CheckedToken & { readonly roles: readonly string[] }): readonly string[];
   /** Whether this process knows the session to be revoked, whatever the view's freshness. */
   isSessionRevoked(sessionId: string): boolean;
+  /**
+   * Whether this process knows that an access token it would issue now for this session and generation is
+   * revoked (the session's entry, or a user-wide one), whatever the view's freshness.
+   */
+  wouldRevoke(token: Omit<CheckedToken, 'tokenId'>): boolean;
   /** Records revocations this process just wrote, so it enforces them before its next poll. */
   record(entries: readonly RevocationRecord[]): void;
   /** Loads every unexpired revocation, then keeps polling. Resolves once the first load is done. */
@@ -32,27 +48,41 @@ export interface RevocationViewOptions {
    * view answers 'unavailable' and authenticated requests are refused rather than risk accepting a revoked token.
    */
   readonly maxLagMs: number;
+  /** How often a poll is replaced by a full load, which repairs anything a poll could have missed. */
+  readonly fullReloadMs?: number;
+}
+
+const PURGE_EVERY_MS = 10_000;
+const DEFAULT_FULL_RELOAD_MS = 60_000;
+
+/** The last entry a poll saw: the next poll starts at it, and finding it changed means the top was removed. */
+interface Cursor {
+  readonly seq: number;
+  readonly key: string;
+  readonly expiresAt: number;
 }
 
 /**
- * Entries are polled by the writer's timestamp with this much overlap, so a writer whose clock is up to 30 s
- * behind, or whose insert committed late, is still picked up. Entries are keyed, so overlap costs nothing.
- */
-const POLL_OVERLAP_MS = 30_000;
-const PURGE_EVERY_MS = 10_000;
-
-/**
- * Every gateway process keeps the unexpired revocations in memory, so the per-request check costs two map
+ * Every gateway process keeps the unexpired revocations in memory, so the per-request check costs a few map
  * lookups. Cross-instance freshness comes from polling (FerretDB has no change streams; on MongoDB they
  * would only shorten the delay).
+ *
+ * Polls follow the database's own order (each entry's `seq`, see revocations.store.ts), never a writer's
+ * clock: a poll asks for the entries from the last one it saw onwards. Re-reading that last entry is how a
+ * poll notices that the top of the list was removed (every entry expired and was swept, so numbering may start
+ * lower again); it then loads everything. A full load also runs every `fullReloadMs` regardless.
  */
 export function createRevocationView(options: RevocationViewOptions): RevocationView {
   const { store, logger, now, pollIntervalMs, maxLagMs } = options;
+  const fullReloadMs = options.fullReloadMs ?? DEFAULT_FULL_RELOAD_MS;
   const sessions = new Map<string, number>();
   const tokens = new Map<string, number>();
+  /** By user id, then by entry key. A user has a handful at most: each lives about one access-token lifetime. */
+  const users = new Map<string, Map<string, UserRevocation>>();
   // Staleness is measured on the monotonic clock: the injected wall clock may jump in tests, real time not.
   let lastSyncMonotonic = Number.NEGATIVE_INFINITY;
-  let lastSyncWall = 0;
+  let lastFullLoadMonotonic = Number.NEGATIVE_INFINITY;
+  let cursor: Cursor | null = null;
   let lastPurge = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -60,7 +90,16 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
   let initialLoadMs = 0;
 
   function record(entries: readonly RevocationRecord[]): void {
-    for (const entry of entries) (entry.kind === 'session' ? sessions : tokens).set(entry.id, entry.expiresAt.getTime());
+    for (const entry of entries) {
+      if (entry.kind === 'user') {
+        let forUser = users.get(entry.id);
+        if (!forUser) users.set(entry.id, (forUser = new Map()));
+        forUser.set(revocationKey(entry), entry);
+      } else {
+        const map = entry.kind === 'session' ? sessions : tokens;
+        map.set(entry.id, Math.max(map.get(entry.id) ?? 0, entry.expiresAt.getTime()));
+      }
+    }
   }
 
   function isListed(map: Map<string, number>, id: string, at: number): boolean {
@@ -68,22 +107,63 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
     return expiresAt !== undefined && expiresAt > at;
   }
 
+  /** The user-wide entries that apply to this token now. */
+  function userEntriesFor(token: CheckedToken, at: number): UserRevocation[] {
+    const forUser = users.get(token.userId);
+    if (!forUser) return [];
+    const applying: UserRevocation[] = [];
+    for (const entry of forUser.values()) {
+      if (entry.expiresAt.getTime() <= at || token.generation >= entry.belowGeneration) continue;
+      if (entry.exceptSessionId === token.sessionId) continue;
+      applying.push(entry);
+    }
+    return applying;
+  }
+
   function purge(at: number): void {
     for (const map of [sessions, tokens]) for (const [id, expiresAt] of map) if (expiresAt <= at) map.delete(id);
+    for (const [userId, forUser] of users) {
+      for (const [key, entry] of forUser) if (entry.expiresAt.getTime() <= at) forUser.delete(key);
+      if (forUser.size === 0) users.delete(userId);
+    }
     lastPurge = at;
+  }
+
+  function recordStored(entries: readonly StoredRevocation[]): void {
+    record(entries.map((entry) => entry.record));
+    let top: StoredRevocation | undefined;
+    for (const entry of entries) if (entry.seq !== null && (top === undefined || entry.seq > (top.seq ?? 0))) top = entry;
+    if (top && top.seq !== null && (cursor === null || top.seq >= cursor.seq)) {
+      cursor = { seq: top.seq, key: top.key, expiresAt: top.record.expiresAt.getTime() };
+    }
+  }
+
+  async function fullLoad(): Promise<void> {
+    const entries = await store.listAll();
+    cursor = null;
+    recordStored(entries);
+    lastFullLoadMonotonic = performance.now();
+  }
+
+  async function poll(): Promise<void> {
+    const from = cursor;
+    const entries = await store.listFrom(from?.seq ?? 1);
+    const first = entries[0];
+    if (from !== null && (first === undefined || first.seq !== from.seq || first.key !== from.key || first.record.expiresAt.getTime() !== from.expiresAt)) {
+      // The entry the last poll ended on is gone or replaced: the numbering restarted below it. Load everything.
+      await fullLoad();
+      return;
+    }
+    recordStored(entries);
   }
 
   async function sync(): Promise<void> {
     const startedMonotonic = performance.now();
-    const startedWall = now();
-    const entries =
-      lastSyncWall === 0
-        ? await store.listActive(new Date(startedWall))
-        : await store.listWrittenSince(new Date(lastSyncWall - POLL_OVERLAP_MS), new Date(startedWall));
-    record(entries);
+    if (startedMonotonic - lastFullLoadMonotonic >= fullReloadMs) await fullLoad();
+    else await poll();
     lastSyncMonotonic = startedMonotonic;
-    lastSyncWall = startedWall;
-    if (startedWall - lastPurge > PURGE_EVERY_MS) purge(startedWall);
+    const at = now();
+    if (at - lastPurge > PURGE_EVERY_MS) purge(at);
   }
 
   function schedule(): void {
@@ -104,12 +184,26 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
   }
 
   return {
-    check(token: { sessionId: string; tokenId: string }): RevocationCheck {
+    check(token: CheckedToken): RevocationCheck {
       if (performance.now() - lastSyncMonotonic > maxLagMs) return 'unavailable';
       const at = now();
-      return isListed(sessions, token.sessionId, at) || isListed(tokens, token.tokenId, at) ? 'revoked' : 'live';
+      if (isListed(sessions, token.sessionId, at) || isListed(tokens, token.tokenId, at)) return 'revoked';
+      return userEntriesFor(token, at).some((entry) => entry.roles === null) ? 'revoked' : 'live';
+    },
+    currentRoles(token: CheckedToken & { readonly roles: readonly string[] }): readonly string[] {
+      let roles = token.roles;
+      for (const entry of userEntriesFor(token, now())) {
+        const allowed = entry.roles;
+        if (allowed !== null) roles = roles.filter((role) => allowed.includes(role));
+      }
+      return roles;
     },
     isSessionRevoked: (sessionId: string): boolean => isListed(sessions, sessionId, now()),
+    wouldRevoke(token: Omit<CheckedToken, 'tokenId'>): boolean {
+      const at = now();
+      if (isListed(sessions, token.sessionId, at)) return true;
+      return userEntriesFor({ ...token, tokenId: '' }, at).some((entry) => entry.roles === null);
+    },
     record,
     async start(): Promise<void> {
       const startedAt = performance.now();
@@ -125,7 +219,9 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
       return performance.now() - lastSyncMonotonic <= maxLagMs;
     },
     size(): number {
-      return sessions.size + tokens.size;
+      let userEntries = 0;
+      for (const forUser of users.values()) userEntries += forUser.size;
+      return sessions.size + tokens.size + userEntries;
     },
     initialLoadMs: (): number => initialLoadMs,
   };

@@ -2,7 +2,7 @@ import { ErrorCode, GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditStore } from '../stores/audit.store.js';
 import type { RefreshTokensStore } from '../stores/refresh-tokens.store.js';
-import type { RevocationRecord, RevocationsStore } from '../stores/revocations.store.js';
+import type { RevocationRecord, RevocationsStore, UserRevocation } from '../stores/revocations.store.js';
 import type { RevokeReason, SessionRecord, SessionsStore } from '../stores/sessions.store.js';
 import type { UserRecord, UsersStore } from '../stores/users.store.js';
 import type { AccessTokens, IssuedAccessToken } from '../tokens/access-token.js';
@@ -40,8 +40,18 @@ export interface SessionManager {
   revoke(sessionId: string, reason: RevokeReason): Promise<boolean>;
   /** Blocklists one access token until it expires (logout revokes its session too; this closes the gap at once). */
   revokeAccessToken(tokenId: string, expiresAt: number): Promise<void>;
-  /** Every live session of a user except `exceptSessionId`; returns how many were revoked. */
+  /**
+   * Every live session of a user except `exceptSessionId`; returns how many were revoked. A constant number of
+   * round trips whatever the number of sessions: one update marks them all, and one user-wide blocklist entry
+   * refuses every access token the user holds (but the excepted session's).
+   */
   revokeAll(userId: string, reason: RevokeReason, options?: { exceptSessionId?: string }): Promise<number>;
+  /**
+   * After the user's roles changed (their token generation moved to `belowGeneration`): every older access
+   * token keeps only those of its roles that are still in `roles`, on every instance within the view's reach.
+   */
+  restrictRoles(userId: string, belowGeneration: number, roles: readonly string[]): Promise<void>;
+  /** The newest MAX_SESSIONS_PER_USER live sessions, oldest first. */
   listActive(userId: string): Promise<SessionRecord[]>;
   find(sessionId: string): Promise<SessionRecord | null>;
 }
@@ -62,21 +72,33 @@ export interface SessionManagerDeps {
   readonly refreshGraceSeconds: number;
   readonly accessTokenTtlSeconds: number;
   readonly clockToleranceSeconds: number;
+  /** A login beyond this many live sessions ends the oldest. */
+  readonly maxSessionsPerUser: number;
 }
 
 /** A second of slack for the whole-second rounding of `iat` and `exp`. */
 const ROUNDING_MS = 1000;
+/**
+ * How far apart instances' clocks may be (docs/sessions.md). A session or user-wide entry is dated by its
+ * writer's clock, while the tokens it refuses were dated by their issuers' and are checked by a third clock:
+ * the entry must outlive them by this much too.
+ */
+export const ALLOWED_CLOCK_SKEW_MS = 30_000;
 
 const invalidRefreshToken = (): GatewayError => new GatewayError(ErrorCode.REFRESH_TOKEN_INVALID);
 
 export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const { users, sessions, refreshTokens, revocations, view, audit, accessTokens, refreshTokenKeys: keys, logger, now } = deps;
 
+  /** An entry for a session or a user must outlive every access token issued up to now, on any instance's clock. */
+  const entryLifetimeMs = (deps.accessTokenTtlSeconds + deps.clockToleranceSeconds) * 1000 + ALLOWED_CLOCK_SKEW_MS + ROUNDING_MS;
+
   async function issue(user: UserRecord, session: { id: string; expiresAt: Date }, refreshToken: string, refreshTokenExpiresAt: Date): Promise<IssuedSession> {
     const accessToken = await accessTokens.issue({
       userId: user.id,
       sessionId: session.id,
       roles: user.roles,
+      generation: user.tokenGeneration,
       notAfter: Math.floor(session.expiresAt.getTime() / 1000),
     });
     return { user, sessionId: session.id, accessToken, refreshToken, refreshTokenExpiresAt };
@@ -113,6 +135,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       createdAt: new Date(at),
     });
     await sessions.create(session);
+    const beyond = await sessions.listActiveBeyond(user.id, new Date(at), deps.maxSessionsPerUser);
+    // Past the limit the oldest sessions make room. Normally exactly one; a burst of logins may end a few more.
+    for (const id of beyond) if (id !== session.id) await revoke(id, 'session-limit');
     return issue(user, session, refreshToken, expiresAt);
   }
 
@@ -145,11 +170,20 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     // server, so a token that slipped past the delete still finds its session revoked here); the in-memory view
     // also catches a revoke made through this process while the reads were in flight. A revoke elsewhere that
     // lands after the reads is enforced like any revocation: within the view's reach, and at the next refresh.
-    if (!session || session.revokedAt !== null || session.expiresAt.getTime() <= at || view.isSessionRevoked(session.id)) {
+    if (!session || session.expiresAt.getTime() <= at || view.isSessionRevoked(session.id)) throw invalidRefreshToken();
+    if (user && view.wouldRevoke({ userId: user.id, sessionId: session.id, generation: user.tokenGeneration })) throw invalidRefreshToken();
+    if (session.revokedAt !== null) {
+      // Marked revoked, yet a refresh token is still stored and no entry is known: a revoke that failed
+      // halfway. Finish it (entry, token records) before refusing, so its access tokens stop working too.
+      await revoke(session.id, 'logout');
       throw invalidRefreshToken();
     }
     if (!user) {
       await revoke(session.id, 'user-deleted');
+      throw invalidRefreshToken();
+    }
+    if (user.disabled) {
+      await revoke(session.id, 'account-disabled');
       throw invalidRefreshToken();
     }
     if (inserted === 'inserted') return issue(user, session, successor, expiresAt);
@@ -201,7 +235,6 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const existing = await sessions.find(sessionId);
     if (!existing) return false;
     const wasLive = existing.revokedAt === null;
-    const entryLifetimeMs = (deps.accessTokenTtlSeconds + deps.clockToleranceSeconds) * 1000 + ROUNDING_MS;
     if (!wasLive && existing.revokedAt.getTime() + entryLifetimeMs <= at) {
       // Revoked long ago: every access token it had is expired, and its blocklist entry with them.
       await refreshTokens.deleteBySession(sessionId);
@@ -210,24 +243,25 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     // Every step is idempotent and repeated even for a session already marked revoked, so a revoke that failed
     // halfway (database down after the first write) is completed by the next attempt.
     // Order matters. The session record first: from then on no refresh succeeds. Then the blocklist entry,
-    // which makes every gateway refuse the session's access tokens; its unique insert also decides which of
-    // several concurrent revokes counts this session as ended. The token records last: they are only garbage
-    // once the session is revoked.
+    // which makes every gateway refuse the session's access tokens. The end marker and the token records last:
+    // the marker's unique insert decides which of several concurrent revokes counts this session as ended, and
+    // the tokens are only garbage once the session is revoked.
     if (wasLive) await sessions.revoke(sessionId, new Date(at), reason);
     const entry: RevocationRecord = {
       kind: 'session',
       id: sessionId,
       at: new Date(at),
-      // The last access token of this session was issued at the latest now; it is accepted until its expiry
-      // plus the clock tolerance. After that the entry protects nothing.
+      // The last access token of this session was issued at the latest now (by its issuer's clock); it is
+      // accepted until its expiry plus the clock tolerance, on a checker's clock. After that the entry protects
+      // nothing.
       expiresAt: new Date(at + entryLifetimeMs),
     };
-    // Of concurrent revokes of one session exactly one inserts the entry: that one counts it as ended (its own
-    // reading of revokedAt may already show another caller's write).
-    const added = await revocations.add(entry);
+    await revocations.add(entry);
     view.record([entry]);
-    await refreshTokens.deleteBySession(sessionId);
-    return added === 'inserted';
+    // Of concurrent revokes of one session exactly one claims its end: that one counts it as ended (its own
+    // reading of revokedAt may already show another caller's write).
+    const [claimed] = await Promise.all([sessions.claimEnds([existing]), refreshTokens.deleteBySession(sessionId)]);
+    return claimed.length === 1;
   }
 
   async function revokeAccessToken(tokenId: string, expiresAt: number): Promise<void> {
@@ -243,18 +277,49 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   }
 
   async function revokeAll(userId: string, reason: RevokeReason, options: { exceptSessionId?: string } = {}): Promise<number> {
-    const live = await sessions.listActive(userId, new Date(now()));
-    let revoked = 0;
-    // One at a time: a user has a handful of sessions, and each revoke is ordered internally.
-    for (const session of live) {
-      if (session.id === options.exceptSessionId) continue;
-      if (await revoke(session.id, reason)) revoked++;
-    }
-    return revoked;
+    const at = now();
+    const exceptSessionId = options.exceptSessionId ?? null;
+    const live = (await sessions.listActive(userId, new Date(at))).filter((session) => session.id !== exceptSessionId);
+    const ids = live.map((session) => session.id);
+    // The same order as revoke(), for all sessions at once. The session records first (no refresh succeeds
+    // from then on), while the user's token generation moves on; then one user-wide entry that refuses every
+    // older access token of the user, sessions marked by an earlier revoke that failed halfway included; then
+    // the end markers (the count) and the token records.
+    const [generation] = await Promise.all([users.advanceTokenGeneration(userId), sessions.revokeMany(ids, new Date(at), reason)]);
+    await writeUserEntry({
+      kind: 'user',
+      id: userId,
+      at: new Date(at),
+      expiresAt: new Date(at + entryLifetimeMs),
+      // A deleted user has no generation: refuse every token with their id.
+      belowGeneration: generation ?? Number.MAX_SAFE_INTEGER,
+      exceptSessionId,
+      roles: null,
+    });
+    const [claimed] = await Promise.all([sessions.claimEnds(live), refreshTokens.deleteBySessions(ids)]);
+    return claimed.length;
+  }
+
+  async function restrictRoles(userId: string, belowGeneration: number, roles: readonly string[]): Promise<void> {
+    const at = now();
+    await writeUserEntry({
+      kind: 'user',
+      id: userId,
+      at: new Date(at),
+      expiresAt: new Date(at + entryLifetimeMs),
+      belowGeneration,
+      exceptSessionId: null,
+      roles: [...roles],
+    });
+  }
+
+  async function writeUserEntry(entry: UserRevocation): Promise<void> {
+    await revocations.add(entry);
+    view.record([entry]);
   }
 
   async function listActive(userId: string): Promise<SessionRecord[]> {
-    const live = await sessions.listActive(userId, new Date(now()));
+    const live = await sessions.listActive(userId, new Date(now()), { limit: deps.maxSessionsPerUser });
     const lastIssued = await refreshTokens.lastIssuedAt(live.map((session) => session.id));
     return live.map((session) => {
       const issued = lastIssued.get(session.id);
@@ -269,6 +334,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     revoke,
     revokeAccessToken,
     revokeAll,
+    restrictRoles,
     listActive,
     find: (sessionId: string): Promise<SessionRecord | null> => sessions.find(sessionId),
   };

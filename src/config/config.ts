@@ -76,6 +76,8 @@ export interface Config {
    * the socket address is the client's.
    */
   readonly trustedProxies: readonly string[];
+  /** Live sessions a user may have; a login beyond it ends the oldest. */
+  readonly maxSessionsPerUser: number;
   readonly logLevel: LogLevel;
   /** Gateway mode: the APIs behind the gateway. An empty list serves only the gateway's own schema. */
   readonly upstreams: {
@@ -204,6 +206,7 @@ const envSchema = z.object({
   ]),
   AUTHORIZATION_MODE: z.enum(['filter', 'reject']).default('filter'),
   ROLES: list(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'each role must be upper case, like EDITOR or SUPPORT_AGENT')).default([...BUILT_IN_ROLES]),
+  MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(1000).default(50),
 });
 
 /** Variables named by a pattern, one per upstream; documented as one row each. */
@@ -248,6 +251,7 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   UPSTREAM_ERROR_CODES_PASSED: 'a comma-separated list of extensions.code values such as BAD_USER_INPUT,NOT_FOUND',
   AUTHORIZATION_MODE: 'use filter (denied fields answer null) or reject (any denied field refuses the operation)',
   ROLES: 'a comma-separated list such as USER,ADMIN,EDITOR',
+  MAX_SESSIONS_PER_USER: 'use a whole number from 1 to 1000',
 };
 
 /**
@@ -395,6 +399,7 @@ export function loadConfig(env: Env): Config {
     signUpEnabled: valid.SIGNUP_ENABLED,
     mail,
     trustedProxies: valid.TRUSTED_PROXIES,
+    maxSessionsPerUser: valid.MAX_SESSIONS_PER_USER,
     logLevel: valid.LOG_LEVEL,
     upstreams: {
       list: upstreams,

@@ -24,6 +24,8 @@ export interface GatewayContext {
    * parent domain). refreshCookie is then undefined: neither value is trusted, and refresh refuses.
    */
   readonly refreshCookieShadowed: boolean;
+  /** The access token as sent, unchecked. Only logout reads it: to end the session of a genuine but expired one. */
+  readonly presentedAccessToken?: string | undefined;
   readonly auth: AuthService;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
@@ -52,6 +54,7 @@ export function createContextFactory(auth: AuthService): (request: RequestCreden
     viewer: await auth.authenticate(request.accessToken),
     refreshCookie: request.refreshCookie,
     refreshCookieShadowed: request.refreshCookieShadowed,
+    presentedAccessToken: request.accessToken,
     auth,
     client: request.client,
     transport: request.transport,

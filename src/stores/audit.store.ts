@@ -10,7 +10,10 @@ export interface AuditEvent {
     | 'password-reset-requested'
     | 'password-reset'
     | 'email-verification-sent'
-    | 'email-verified';
+    | 'email-verified'
+    | 'roles-changed'
+    | 'account-disabled'
+    | 'account-enabled';
   readonly userId: string;
   readonly sessionId: string | null;
   readonly at: Date;

@@ -40,6 +40,8 @@ export interface RefreshTokensStore {
   /** Sets `reissued`. Idempotent, so a plain update serves on every server (no compare-and-set needed). */
   markReissued(tokenHash: string): Promise<void>;
   deleteBySession(sessionId: string): Promise<void>;
+  /** deleteBySession for several sessions in one command. */
+  deleteBySessions(sessionIds: readonly string[]): Promise<void>;
   /** For each session, when its newest token was issued: the session's "last used". */
   lastIssuedAt(sessionIds: readonly string[]): Promise<Map<string, Date>>;
 }
@@ -112,6 +114,10 @@ export async function createRefreshTokensStore(database: Database): Promise<Refr
     },
     async deleteBySession(sessionId: string): Promise<void> {
       await tokens.deleteMany({ sessionId }).exec();
+    },
+    async deleteBySessions(sessionIds: readonly string[]): Promise<void> {
+      if (sessionIds.length === 0) return;
+      await tokens.deleteMany({ sessionId: { $in: [...sessionIds] } }).exec();
     },
     async lastIssuedAt(sessionIds: readonly string[]): Promise<Map<string, Date>> {
       const latest = new Map<string, Date>();

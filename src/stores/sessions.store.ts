@@ -16,7 +16,16 @@ export interface SessionRecord {
   readonly clientAddress: string | null;
 }
 
-export type RevokeReason = 'logout' | 'revoked-by-user' | 'revoked-by-admin' | 'password-changed' | 'refresh-token-reused' | 'user-deleted' | 'password-reset';
+export type RevokeReason =
+  | 'logout'
+  | 'revoked-by-user'
+  | 'revoked-by-admin'
+  | 'password-changed'
+  | 'refresh-token-reused'
+  | 'user-deleted'
+  | 'password-reset'
+  | 'session-limit'
+  | 'account-disabled';
 
 export interface SessionsStore {
   create(session: SessionRecord): Promise<void>;
@@ -27,8 +36,21 @@ export interface SessionsStore {
    * could write `revokedAt: null` back over a revoke. "Last used" is therefore read from the refresh tokens.
    */
   revoke(id: string, at: Date, reason: RevokeReason): Promise<void>;
-  /** Live sessions of a user: not revoked, not past their absolute end. */
-  listActive(userId: string, now: Date): Promise<SessionRecord[]>;
+  /** `revoke` for several sessions in one update. */
+  revokeMany(ids: readonly string[], at: Date, reason: RevokeReason): Promise<void>;
+  /**
+   * Live sessions of a user (not revoked, not past their absolute end): the newest `limit`, listed oldest
+   * first. Without `limit`, all of them.
+   */
+  listActive(userId: string, now: Date, options?: { limit?: number }): Promise<SessionRecord[]>;
+  /** Ids of a user's live sessions beyond the newest `keep`, oldest first: those a new login pushes out. */
+  listActiveBeyond(userId: string, now: Date, keep: number): Promise<string[]>;
+  /**
+   * Records that these sessions have ended and returns the ids this call was the first to record. A unique
+   * insert per session decides, so of concurrent revokes exactly one counts each session (a conditional update
+   * cannot: FerretDB 1.x lets both racers "modify").
+   */
+  claimEnds(sessions: ReadonlyArray<{ id: string; expiresAt: Date }>): Promise<string[]>;
 }
 
 interface SessionDocument {
@@ -58,9 +80,23 @@ const sessionSchema = new Schema<SessionDocument>(
   { collection: 'sessions', versionKey: false, strict: 'throw' },
 );
 
+interface SessionEndDocument {
+  _id: string;
+  expiresAt: Date;
+}
+
+const sessionEndSchema = new Schema<SessionEndDocument>(
+  { _id: { type: String, required: true }, expiresAt: { type: Date, required: true } },
+  { collection: 'session_ends', versionKey: false, strict: 'throw' },
+);
+
+const DUPLICATE_KEY = 11000;
+
 export async function createSessionsStore(database: Database): Promise<SessionsStore> {
   const sessions: Model<SessionDocument> = database.connection.model<SessionDocument>('Session', sessionSchema);
+  const ends: Model<SessionEndDocument> = database.connection.model<SessionEndDocument>('SessionEnd', sessionEndSchema);
   await database.expireByField(sessions.collection, 'expiresAt');
+  await database.expireByField(ends.collection, 'expiresAt');
   await sessions.collection.createIndex({ userId: 1 }, { name: 'userId' });
 
   return {
@@ -74,9 +110,37 @@ export async function createSessionsStore(database: Database): Promise<SessionsS
     async revoke(id: string, at: Date, reason: RevokeReason): Promise<void> {
       await sessions.updateOne({ _id: id, revokedAt: null }, { $set: { revokedAt: at, revokedReason: reason } }).exec();
     },
-    async listActive(userId: string, now: Date): Promise<SessionRecord[]> {
-      const found = await sessions.find({ userId, revokedAt: null, expiresAt: { $gt: now } }).sort({ createdAt: 1 }).lean<SessionDocument[]>().exec();
-      return found.map(toRecord);
+    async revokeMany(ids: readonly string[], at: Date, reason: RevokeReason): Promise<void> {
+      if (ids.length === 0) return;
+      await sessions.updateMany({ _id: { $in: [...ids] }, revokedAt: null }, { $set: { revokedAt: at, revokedReason: reason } }).exec();
+    },
+    async listActive(userId: string, now: Date, options: { limit?: number } = {}): Promise<SessionRecord[]> {
+      const query = sessions.find({ userId, revokedAt: null, expiresAt: { $gt: now } }).sort({ createdAt: -1, _id: -1 });
+      if (options.limit !== undefined) query.limit(options.limit);
+      const found = await query.lean<SessionDocument[]>().exec();
+      return found.reverse().map(toRecord);
+    },
+    async listActiveBeyond(userId: string, now: Date, keep: number): Promise<string[]> {
+      const found = await sessions
+        .find({ userId, revokedAt: null, expiresAt: { $gt: now } }, { _id: 1 })
+        .sort({ createdAt: -1, _id: -1 })
+        .skip(keep)
+        .lean<Array<{ _id: string }>>()
+        .exec();
+      return found.reverse().map((doc) => doc._id);
+    },
+    async claimEnds(ended: ReadonlyArray<{ id: string; expiresAt: Date }>): Promise<string[]> {
+      if (ended.length === 0) return [];
+      const docs = ended.map((session) => ({ _id: session.id, expiresAt: session.expiresAt }));
+      try {
+        await ends.collection.insertMany(docs as never[], { ordered: false });
+        return ended.map((session) => session.id);
+      } catch (error) {
+        const writeErrors = (error as { writeErrors?: unknown }).writeErrors;
+        if (!Array.isArray(writeErrors) || !writeErrors.every((writeError: { code?: unknown }) => writeError.code === DUPLICATE_KEY)) throw error;
+        const refused = new Set(writeErrors.map((writeError: { index: number }) => writeError.index));
+        return ended.filter((_session, index) => !refused.has(index)).map((session) => session.id);
+      }
     },
   };
 }

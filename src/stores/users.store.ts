@@ -1,4 +1,4 @@
-import { Schema, Types, type Model } from 'mongoose';
+import { Schema, Types, type Model, type UpdateQuery } from 'mongoose';
 import type { Database } from './mongo.js';
 
 /** A user as the rest of the gateway sees it: a plain object, never a mongoose document, never the hash. */
@@ -6,6 +6,13 @@ export interface UserRecord {
   readonly id: string;
   readonly email: string;
   readonly roles: readonly string[];
+  /** A disabled account cannot sign in or refresh; an administrator disables and enables it. */
+  readonly disabled: boolean;
+  /**
+   * Stamped into every access token as `gen`. Ending all of a user's sessions or changing their roles moves it
+   * on, and one user-wide revocation entry then names every older token, however many sessions there are.
+   */
+  readonly tokenGeneration: number;
   readonly passwordChangedAt: Date;
   readonly createdAt: Date;
   readonly updatedAt: Date;
@@ -34,6 +41,16 @@ export interface UsersStore {
    * stored hash (a password changed meanwhile wins), and leaves passwordChangedAt alone.
    */
   replacePasswordHash(id: string, previous: string, next: string): Promise<void>;
+  /**
+   * Moves the token generation on and returns the new value (null: no such user). On a server whose
+   * findAndModify is not atomic (FerretDB 1.x) two concurrent calls may both return the same value; that is
+   * enough, since each caller only needs a value above that of every token issued before its call.
+   */
+  advanceTokenGeneration(id: string): Promise<number | null>;
+  /** Replaces the roles and moves the token generation on, in one update. null: no such user. */
+  setRoles(id: string, roles: readonly string[]): Promise<UserRecord | null>;
+  disable(id: string): Promise<UserRecord | null>;
+  enable(id: string): Promise<UserRecord | null>;
 }
 
 export class EmailTakenError extends Error {
@@ -48,6 +65,8 @@ interface UserDocument {
   email: string;
   passwordHash: string;
   roles: string[];
+  disabled?: boolean;
+  tokenGeneration?: number;
   passwordChangedAt: Date;
   createdAt: Date;
   updatedAt: Date;
@@ -61,6 +80,9 @@ const userSchema = new Schema<UserDocument>(
     // select: false keeps the hash out of every query that does not ask for it by name.
     passwordHash: { type: String, required: true, select: false },
     roles: { type: [String], required: true, default: [] },
+    // Absent on accounts created before these existed: read as false and 0.
+    disabled: { type: Boolean },
+    tokenGeneration: { type: Number },
     passwordChangedAt: { type: Date, required: true },
   },
   { collection: 'users', timestamps: true, versionKey: false, strict: 'throw' },
@@ -103,7 +125,23 @@ export async function createUsersStore(database: Database): Promise<UsersStore> 
     async replacePasswordHash(id: string, previous: string, next: string): Promise<void> {
       await users.updateOne({ _id: id, passwordHash: previous }, { $set: { passwordHash: next } }).exec();
     },
+    async advanceTokenGeneration(id: string): Promise<number | null> {
+      const updated = await update(id, { $inc: { tokenGeneration: 1 } });
+      return updated ? updated.tokenGeneration : null;
+    },
+    setRoles: (id: string, roles: readonly string[]): Promise<UserRecord | null> => update(id, { $set: { roles: [...roles] }, $inc: { tokenGeneration: 1 } }),
+    disable: (id: string): Promise<UserRecord | null> => update(id, { $set: { disabled: true } }),
+    enable: (id: string): Promise<UserRecord | null> => update(id, { $set: { disabled: false } }),
   };
+
+  async function update(id: string, change: UpdateQuery<UserDocument>): Promise<UserRecord | null> {
+    if (!Types.ObjectId.isValid(id)) return null;
+    // An update, then a read: FerretDB 1.x cannot project in findAndModify (the hash is never selected here).
+    const { matchedCount } = await users.updateOne({ _id: id }, change).exec();
+    if (matchedCount === 0) return null;
+    const updated = await users.findById(id).lean<UserDocument>().exec();
+    return updated ? toRecord(updated) : null;
+  }
 }
 
 function toRecord(doc: Omit<UserDocument, 'passwordHash'> & { passwordHash?: string }): UserRecord {
@@ -111,6 +149,8 @@ function toRecord(doc: Omit<UserDocument, 'passwordHash'> & { passwordHash?: str
     id: doc._id.toHexString(),
     email: doc.email,
     roles: [...doc.roles],
+    disabled: doc.disabled === true,
+    tokenGeneration: doc.tokenGeneration ?? 0,
     passwordChangedAt: doc.passwordChangedAt,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,

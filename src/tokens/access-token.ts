@@ -23,6 +23,8 @@ export interface AccessTokenClaims {
   readonly sessionId: string;
   readonly tokenId: string;
   readonly roles: readonly string[];
+  /** The user's token generation at issue (`gen`; 0 when absent): user-wide revocations name tokens below one. */
+  readonly generation: number;
   readonly issuedAt: number;
   readonly expiresAt: number;
 }
@@ -48,9 +50,24 @@ export interface AccessTokenOptions {
   readonly cacheSize: number;
 }
 
+export interface TokenSubject {
+  readonly userId: string;
+  readonly sessionId: string;
+  readonly roles: readonly string[];
+  /** The user's token generation (default 0). */
+  readonly generation?: number;
+  readonly notAfter?: number;
+}
+
 export interface AccessTokens {
-  issue(subject: { userId: string; sessionId: string; roles: readonly string[]; notAfter?: number }): Promise<IssuedAccessToken>;
+  issue(subject: TokenSubject): Promise<IssuedAccessToken>;
   verify(token: string): Promise<AccessTokenVerification>;
+  /**
+   * For logout only: the claims of a token that is genuine (our key, algorithm, issuer, audience, type and
+   * claim shapes all check out) but expired; undefined for anything else, a live token included. An expired
+   * token proves nothing about who presents it, so this must never grant access: it only names a session to end.
+   */
+  readExpiredClaims(token: string): Promise<AccessTokenClaims | undefined>;
   cacheStats(): { readonly hits: number; readonly misses: number; readonly size: number };
 }
 
@@ -64,14 +81,15 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   let hits = 0;
   let misses = 0;
 
-  async function issue(subject: { userId: string; sessionId: string; roles: readonly string[]; notAfter?: number }): Promise<IssuedAccessToken> {
+  async function issue(subject: TokenSubject): Promise<IssuedAccessToken> {
     const issuedAt = Math.floor(now() / 1000);
     // An access token never outlives its session: `notAfter` (the session's absolute end) caps the lifetime.
     const expiresAt = Math.min(issuedAt + ttlSeconds, subject.notAfter ?? Number.POSITIVE_INFINITY);
     const tokenId = randomId();
+    const generation = subject.generation ?? 0;
     const key = keys.current(now());
     if (!key.signKey) throw new Error(`The current key ${key.kid} cannot sign in this process.`);
-    const token = await new SignJWT({ sid: subject.sessionId, roles: [...subject.roles] })
+    const token = await new SignJWT({ sid: subject.sessionId, roles: [...subject.roles], gen: generation })
       .setProtectedHeader({ alg: key.alg, typ: ACCESS_TOKEN_TYPE, kid: key.kid })
       .setSubject(subject.userId)
       .setJti(tokenId)
@@ -80,7 +98,7 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt)
       .sign(key.signKey);
-    return { token, claims: { userId: subject.userId, sessionId: subject.sessionId, tokenId, roles: [...subject.roles], issuedAt, expiresAt } };
+    return { token, claims: { userId: subject.userId, sessionId: subject.sessionId, tokenId, roles: [...subject.roles], generation, issuedAt, expiresAt } };
   }
 
   async function verify(token: string): Promise<AccessTokenVerification> {
@@ -108,7 +126,7 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     return result;
   }
 
-  async function verifyFully(token: string): Promise<{ result: AccessTokenVerification; kid?: string }> {
+  async function verifyFully(token: string): Promise<{ result: AccessTokenVerification; kid?: string; expiredClaims?: AccessTokenClaims }> {
     // Decoders ignore the unused low bits of a segment's last character, so each token would have other
     // spellings (e.g. of its signature) that verify too. Only the canonical spelling, the one we issue, counts.
     if (!token.split('.').every((part) => Buffer.from(part, 'base64url').toString('base64url') === part)) return { result: invalid() };
@@ -138,8 +156,12 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
         },
       ));
     } catch (error) {
-      // jose checks the signature before any claim, so "expired" here also means "genuine".
-      if (error instanceof joseErrors.JWTExpired) return { result: { ok: false, reason: TokenRejection.TOKEN_EXPIRED } };
+      // jose checks the signature before any claim, and `exp` after typ, issuer and audience, so "expired" here
+      // also means "genuine": its payload is what logout may read (readExpiredClaims).
+      if (error instanceof joseErrors.JWTExpired) {
+        const expiredClaims = readClaims(error.payload);
+        return { result: { ok: false, reason: TokenRejection.TOKEN_EXPIRED }, ...(expiredClaims && { expiredClaims }) };
+      }
       if (error instanceof joseErrors.JOSEError) return { result: invalid() };
       throw error;
     }
@@ -147,9 +169,17 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     return claims ? { result: { ok: true, claims }, kid } : { result: invalid() };
   }
 
+  async function readExpiredClaims(token: string): Promise<AccessTokenClaims | undefined> {
+    if (token.length > MAX_ACCESS_TOKEN_LENGTH || !COMPACT_JWS.test(token)) return undefined;
+    // Never from the cache: it holds live tokens only, and this answers for expired ones alone.
+    const { expiredClaims } = await verifyFully(token);
+    return expiredClaims;
+  }
+
   return {
     issue,
     verify,
+    readExpiredClaims,
     cacheStats: () => ({ hits, misses, size: cache?.size ?? 0 }),
   };
 }
@@ -160,11 +190,13 @@ function invalid(): AccessTokenVerification {
 
 /** Claim types are checked too: a genuine signature over a payload of the wrong shape is still refused. */
 function readClaims(payload: JWTPayload): AccessTokenClaims | undefined {
-  const { sub, sid, jti, iat, exp, roles } = payload as JWTPayload & { sid?: unknown; roles?: unknown };
+  const { sub, sid, jti, iat, exp, roles, gen } = payload as JWTPayload & { sid?: unknown; roles?: unknown; gen?: unknown };
   if (!isId(sub) || !isId(sid) || !isId(jti)) return undefined;
   if (!isNumericDate(iat) || !isNumericDate(exp)) return undefined;
   if (!Array.isArray(roles) || roles.length > 32 || !roles.every((role) => typeof role === 'string' && role.length <= 64)) return undefined;
-  return { userId: sub, sessionId: sid, tokenId: jti, roles: roles as string[], issuedAt: iat, expiresAt: exp };
+  // Tokens issued before `gen` existed count as generation 0, the generation every user starts at.
+  if (gen !== undefined && !(typeof gen === 'number' && Number.isSafeInteger(gen) && gen >= 0)) return undefined;
+  return { userId: sub, sessionId: sid, tokenId: jti, roles: roles as string[], generation: gen ?? 0, issuedAt: iat, expiresAt: exp };
 }
 
 /** Times we could have issued: jose accepts any JSON number (1e308, Infinity from 1e309), which no Date can hold. */

@@ -13,7 +13,7 @@ function expectPlainRecord(record: UserRecord): void {
   expect(record).not.toHaveProperty('_doc');
   expect(record).not.toHaveProperty('save');
   expect(record).not.toHaveProperty('_id');
-  expect(Object.keys(record).sort()).toEqual(['createdAt', 'email', 'id', 'passwordChangedAt', 'roles', 'updatedAt']);
+  expect(Object.keys(record).sort()).toEqual(['createdAt', 'disabled', 'email', 'id', 'passwordChangedAt', 'roles', 'tokenGeneration', 'updatedAt']);
   expect(Array.isArray(record.roles) && Object.getPrototypeOf(record.roles) === Array.prototype).toBe(true);
   expect(typeof record.id).toBe('string');
   expect(record.createdAt).toBeInstanceOf(Date);

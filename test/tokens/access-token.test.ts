@@ -136,7 +136,7 @@ describe('access tokens', () => {
       for (const token of [viaJose, viaHmac]) {
         expect(await tokens.verify(token)).toEqual({
           ok: true,
-          claims: { userId: 'user-1', sessionId: 'session-1', tokenId: 'token-1', roles: ['USER'], issuedAt: nowSeconds(), expiresAt: nowSeconds() + TTL_SECONDS },
+          claims: { userId: 'user-1', sessionId: 'session-1', tokenId: 'token-1', roles: ['USER'], generation: 0, issuedAt: nowSeconds(), expiresAt: nowSeconds() + TTL_SECONDS },
         });
       }
     });
@@ -411,6 +411,33 @@ describe('access tokens', () => {
       ['not JSON', 'sub=user-1'],
     ])('rejects a payload that is %s, signed with our key', async (_name, payload) => {
       expect(await tokens.verify(await sign(header(), payload))).toEqual(INVALID);
+    });
+  });
+
+  describe('readExpiredClaims (for logout only)', () => {
+    const expiredAt = (): number => (nowSeconds() + TTL_SECONDS + TOLERANCE_SECONDS + 1) * 1000;
+
+    it('reads the claims of a genuine token once it has expired', async () => {
+      const issued = await tokens.issue({ userId: 'user-1', sessionId: 'session-1', roles: ['USER'], generation: 3 });
+      clock = expiredAt();
+      expect(await tokens.readExpiredClaims(issued.token)).toEqual(issued.claims);
+    });
+
+    it('reads nothing from a live token: it is no way around verify', async () => {
+      const { token } = await issue();
+      expect(await tokens.readExpiredClaims(token)).toBeUndefined();
+    });
+
+    it.each([
+      ['with a changed signature', async () => changeCharAt(await sign(header(), claims()), -2)],
+      ['signed with another key', async () => sign(header(), claims(), randomBytes(32))],
+      ['for another audience', async () => sign(header(), claims({ aud: 'someone-else' }))],
+      ['of another type', async () => sign(header({ typ: 'JWT' }), claims())],
+      ['with a malformed generation', async () => sign(header(), claims({ gen: -1 }))],
+    ])('reads nothing from an expired token %s', async (_name, make) => {
+      const token = await make();
+      clock = expiredAt();
+      expect(await tokens.readExpiredClaims(token)).toBeUndefined();
     });
   });
 

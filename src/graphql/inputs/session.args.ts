@@ -33,6 +33,15 @@ export class UserIdArgs {
 }
 
 @ArgsType()
+export class SetUserRolesArgs {
+  @Field(() => ID)
+  userId!: string;
+
+  @Field(() => [String], { description: 'The complete new set of roles (at least one), e.g. ["USER"]; replaces the old.' })
+  roles!: string[];
+}
+
+@ArgsType()
 export class ChangePasswordArgs {
   @Field(() => String)
   currentPassword!: string;

@@ -1,9 +1,10 @@
 import { Arg, Args, Ctx, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { Role } from '../../auth/roles.js';
 import { ErrorCode, GatewayError } from '../../errors.js';
-import { Authorized } from '../authorized.js';
+import type { AdminActor } from '../../auth/auth-service.js';
+import { Authorized, requireViewer } from '../authorized.js';
 import type { GatewayContext } from '../context.js';
-import { UserIdArgs } from '../inputs/session.args.js';
+import { SetUserRolesArgs, UserIdArgs } from '../inputs/session.args.js';
 import { User } from '../types/user.type.js';
 
 const MAX_PAGE = 100;
@@ -26,4 +27,32 @@ export class AdminResolver {
   async revokeUserSessions(@Args(() => UserIdArgs) args: UserIdArgs, @Ctx() context: GatewayContext): Promise<number> {
     return context.auth.revokeUserSessions(args.userId);
   }
+
+  @Authorized({ roles: [Role.ADMIN] })
+  @Mutation(() => User, {
+    description:
+      "Administrators only: replaces a user's roles. Their access tokens lose any removed role on every instance within a second (FORBIDDEN from then on). NOT_FOUND for an unknown user; BAD_USER_INPUT for an unknown role or none.",
+  })
+  async setUserRoles(@Args(() => SetUserRolesArgs) args: SetUserRolesArgs, @Ctx() context: GatewayContext): Promise<User> {
+    return User.from(await context.auth.setUserRoles(actorOf(context), args.userId, args.roles));
+  }
+
+  @Authorized({ roles: [Role.ADMIN] })
+  @Mutation(() => User, {
+    description:
+      'Administrators only: disables an account. It cannot sign in or refresh, and its sessions and access tokens end on every instance within a second. NOT_FOUND for an unknown user.',
+  })
+  async disableUser(@Args(() => UserIdArgs) args: UserIdArgs, @Ctx() context: GatewayContext): Promise<User> {
+    return User.from(await context.auth.disableUser(actorOf(context), args.userId));
+  }
+
+  @Authorized({ roles: [Role.ADMIN] })
+  @Mutation(() => User, { description: 'Administrators only: lets a disabled account sign in again. NOT_FOUND for an unknown user.' })
+  async enableUser(@Args(() => UserIdArgs) args: UserIdArgs, @Ctx() context: GatewayContext): Promise<User> {
+    return User.from(await context.auth.enableUser(actorOf(context), args.userId));
+  }
+}
+
+function actorOf(context: GatewayContext): AdminActor {
+  return { kind: 'admin', viewer: requireViewer(context.viewer, [Role.ADMIN]), client: context.client };
 }

@@ -61,7 +61,7 @@ export class SessionResolver {
       'Ends this session: its refresh tokens stop working and its access tokens are refused from now on, on every gateway instance within a second. Clears the cookies. Always true.',
   })
   async logout(@Args(() => LogoutArgs) args: LogoutArgs, @Ctx() context: GatewayContext): Promise<boolean> {
-    await context.auth.logout({ viewer: context.viewer, refreshToken: args.refreshToken ?? context.refreshCookie });
+    await context.auth.logout({ viewer: context.viewer, refreshToken: args.refreshToken ?? context.refreshCookie, accessToken: context.presentedAccessToken });
     context.transport.clearSessionCookies();
     return true;
   }

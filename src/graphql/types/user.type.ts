@@ -16,10 +16,13 @@ export class User {
   @Field(() => [String], { description: 'Roles such as USER and ADMIN.' })
   roles!: string[];
 
+  @Field(() => Boolean, { description: 'A disabled account cannot sign in or refresh.' })
+  disabled!: boolean;
+
   @Field(() => Date)
   createdAt!: Date;
 
   static from(record: UserRecord): User {
-    return Object.assign(new User(), { id: record.id, email: record.email, roles: [...record.roles], createdAt: record.createdAt });
+    return Object.assign(new User(), { id: record.id, email: record.email, roles: [...record.roles], disabled: record.disabled, createdAt: record.createdAt });
   }
 }
