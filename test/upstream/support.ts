@@ -3,6 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, importJWK, SignJWT, type JWK } from 'jose';
 import { expect } from 'vitest';
+import { parseSecret } from '../../src/config/secret.js';
+import { createHmacKey } from '../../src/tokens/keys.js';
 import { IdentityError, type IdentityErrorCode } from '../../src/upstream/index.js';
 
 /** A key to sign identity tokens with, as the gateway holds it: an HMAC key or an imported private key. */
@@ -86,4 +88,12 @@ export function countingJwksServer(body: () => Promise<string>): { server: Serve
     void body().then((text) => res.writeHead(200, { 'content-type': 'application/json' }).end(text));
   });
   return { server, hits: () => hits };
+}
+
+/** The gateway's HS256 key for a JWT_SECRET as written (same kid derivation as the gateway). */
+export async function hmacMintingKey(secret: string): Promise<MintingKey> {
+  const parsed = parseSecret(secret);
+  if (!parsed.ok) throw new Error(parsed.problem);
+  const hmac = await createHmacKey(parsed.secret);
+  return { alg: 'HS256', kid: hmac.kid, key: hmac.signKey as webcrypto.CryptoKey };
 }
