@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { MIN_SECRET_BYTES, parseSecret, Secret } from '../config/secret.js';
 import { createHmacKey, type SigningKey } from '../tokens/keys.js';
 import { IdentityError, IdentityErrorCode } from './identity-error.js';
@@ -69,11 +70,21 @@ export async function verifyIdentity(source: IdentitySource, options: VerifyIden
   }
   const at = options.now?.() ?? Date.now();
   const tolerance = options.clockToleranceSeconds ?? 5;
+  const issuer = options.issuer ?? 'portcullis';
+  // The gateway re-sends one token per session for most of its minute, so most requests are a lookup. Only
+  // verified tokens are stored, under the issuer and audience they were checked for, and every hit has its
+  // expiry checked against the clock: an entry never extends a token's life.
+  const cacheKey = `${issuer}\0${audience}\0${token}`;
+  const cached = keys.verified.get(cacheKey);
+  if (cached) {
+    if (at / 1000 >= cached.expiresAt.getTime() / 1000 + tolerance) throw new IdentityError(IdentityErrorCode.IDENTITY_EXPIRED);
+    return cached;
+  }
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, keys.getKey, {
       algorithms: [...keys.algorithms],
-      issuer: options.issuer ?? 'portcullis',
+      issuer,
       audience,
       typ: IDENTITY_TOKEN_TYPE,
       requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
@@ -88,12 +99,23 @@ export async function verifyIdentity(source: IdentitySource, options: VerifyIden
   // jose has verified the signature by now, so what follows is about genuine tokens of the wrong shape.
   const identity = readIdentity(payload);
   if (!identity) throw new IdentityError(IdentityErrorCode.IDENTITY_INVALID);
+  keys.verified.set(cacheKey, identity);
   return identity;
 }
 
 interface ResolvedKeys {
   readonly algorithms: readonly string[];
   readonly getKey: JWTVerifyGetKey;
+  /** Identities of verified tokens, by issuer, audience and token; they live at most a minute anyway. */
+  readonly verified: LRUCache<string, Identity>;
+}
+
+/** Verified tokens remembered per key source: about one per active session of the last minute. */
+const VERIFIED_CACHE_SIZE = 1000;
+
+function verifiedCache(): LRUCache<string, Identity> {
+  // lru-cache's own TTL (real time) only bounds memory; the expiry check on every hit decides validity.
+  return new LRUCache<string, Identity>({ max: VERIFIED_CACHE_SIZE, ttl: (MAX_IDENTITY_TOKEN_SECONDS + 60) * 1000 });
 }
 
 /** One JWKS client per URL for the life of the process: jose caches the keys and refetches on an unknown kid. */
@@ -143,6 +165,7 @@ function remoteKeysFor(gateway: string | URL): ResolvedKeys {
   const jwks = createRemoteJWKSet(url);
   keys = {
     algorithms: ASYMMETRIC_ALGORITHMS,
+    verified: verifiedCache(),
     getKey: async (header: JWTHeaderParameters, token) => {
       checkHeader(header);
       try {
@@ -167,6 +190,7 @@ function hmacKeys(secret: Secret): ResolvedKeys {
   const key: Promise<SigningKey> = createHmacKey(secret);
   return {
     algorithms: ['HS256'],
+    verified: verifiedCache(),
     getKey: async (header: JWTHeaderParameters) => {
       checkHeader(header);
       const hmac = await key;

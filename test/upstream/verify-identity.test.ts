@@ -174,6 +174,15 @@ describe('verifyIdentity() with the HS256 secret of a real gateway', () => {
     expect((await verifyIdentity(bearer(token), { ...options, now: () => Date.now() - 100_000 }))?.userId).toBe(userId);
   });
 
+  it('remembers a verified token only until its exp: the second look is a lookup, never a longer life', async () => {
+    const token = await mintIdentityToken(signing, { userId });
+    expect((await verifyIdentity(bearer(token), options))?.userId).toBe(userId);
+    expect((await verifyIdentity(bearer(token), options))?.userId).toBe(userId);
+    expect(await refusalCode(verifyIdentity(bearer(token), { ...options, now: () => Date.now() + 120_000 }))).toBe(IdentityErrorCode.IDENTITY_EXPIRED);
+    // Remembered for this audience only.
+    expect(await refusalCode(verifyIdentity(bearer(token), { ...options, audience: 'billing' }))).toBe(IdentityErrorCode.IDENTITY_INVALID);
+  });
+
   it('refuses a token that lives longer than 60 s even though it is signed, and accepts exactly 60 s', async () => {
     const long = await mintIdentityToken(signing, { userId, ttlSeconds: 61 });
     expect(await refusalCode(verifyIdentity(bearer(long), options))).toBe(IdentityErrorCode.IDENTITY_INVALID);
