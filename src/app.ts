@@ -30,6 +30,11 @@ import { createAccessTokens, type AccessTokens } from './tokens/access-token.js'
 import { createKeyEncryption } from './tokens/key-encryption.js';
 import { createHmacKeyRing, type KeyRing } from './tokens/keys.js';
 import { createRefreshTokenKeys } from './tokens/refresh-token.js';
+import { createIdentityTokens } from './tokens/identity-token.js';
+import { upstreamGateway } from './graphql/upstream-gateway.js';
+import { createGatewayExecution } from './upstreams/execute.js';
+import { createIdentityCache } from './upstreams/identity-cache.js';
+import { createUpstreamRegistry, type UpstreamRegistry } from './upstreams/registry.js';
 
 export interface AppOptions {
   /** Milliseconds since the epoch. Tests inject a clock instead of sleeping. */
@@ -163,7 +168,28 @@ export async function createServices(config: Config, logger: Logger, options: Ap
 
 export async function createApp(config: Config, logger: Logger, options: AppOptions = {}): Promise<App> {
   const now = options.now ?? Date.now;
-  const services = await createServices(config, logger, options);
+  const ownSchema = buildGatewaySchema();
+  // Gateway mode: upstream schemas load first, so a bad SDL file or a collision refuses the start (a ConfigError
+  // listing every problem) before anything connects. An upstream that is down does not: it is retried.
+  let registry: UpstreamRegistry | undefined;
+  if (config.upstreams.list.length > 0) {
+    registry = createUpstreamRegistry({
+      upstreams: config.upstreams.list,
+      ownSchema,
+      knownRoles: config.roles,
+      timeoutMs: config.upstreams.timeoutMs,
+      pollSeconds: config.upstreams.schemaPollSeconds,
+      logger,
+    });
+    await registry.start();
+  }
+  let services: Services;
+  try {
+    services = await createServices(config, logger, options);
+  } catch (error) {
+    registry?.stop();
+    throw error;
+  }
   const { auth, database, view, accessTokens, keys } = services;
   const httpServer = createServer({ maxHeaderSize: MAX_HEADER_BYTES, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS });
   // Slow clients are cut off: a request must arrive whole within these, so idle sockets cannot pile up.
@@ -171,9 +197,22 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
   httpServer.requestTimeout = REQUEST_TIMEOUT_MS;
   const production = config.env === 'production';
   const limits = graphqlLimits({ hideSuggestions: production });
+  const schemaSource = registry
+    ? {
+        gateway: upstreamGateway(
+          registry,
+          createGatewayExecution({
+            identity: createIdentityCache({ tokens: createIdentityTokens({ keys, issuer: config.tokens.issuer, now }), now }),
+            forwardHeaders: config.upstreams.forwardHeaders,
+            mode: config.authorizationMode,
+            logger,
+          }),
+        ),
+      }
+    : { schema: ownSchema };
   const apollo = new ApolloServer<GatewayContext>({
-    schema: buildGatewaySchema(),
-    formatError: createFormatError(logger),
+    ...schemaSource,
+    formatError: createFormatError(logger, { production, upstreamErrorCodesPassed: config.upstreams.errorCodesPassed }),
     includeStacktraceInErrorResponses: false,
     introspection: config.introspectionEnabled,
     hideSchemaDetailsFromClientErrors: production,
@@ -198,7 +237,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     createHttpApp({
       apollo,
       contextFor: createContextFactory(auth),
-      isReady: async () => view.isFresh() && (await database.ping()),
+      isReady: async () => view.isFresh() && (registry?.isReady() ?? true) && (await database.ping()),
       metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens }) : undefined,
       allowedOrigins: config.allowedOrigins,
       jwks: () => keys.jwks(now()),

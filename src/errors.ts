@@ -39,6 +39,11 @@ export const ErrorCode = {
   SIGNUP_DISABLED: 'SIGNUP_DISABLED',
   /** Anything unexpected. The details stay in the server log. */
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+  /**
+   * Gateway mode: the upstream that serves this field is unreachable, too slow, failing (5xx) or answered
+   * something that is not GraphQL. Other fields of the operation still answer; retry shortly.
+   */
+  UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -68,6 +73,7 @@ const publicMessages: Record<ErrorCode, string> = {
   NOT_FOUND: 'Not found.',
   SIGNUP_DISABLED: 'Sign-up is not available.',
   INTERNAL_SERVER_ERROR: 'Internal server error.',
+  UPSTREAM_UNAVAILABLE: 'The service behind this field is unavailable. Try again shortly.',
 };
 
 const tokenMessages: Record<TokenRejection, string> = {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { read } from 'read';
 import { createServices } from '../app.js';
-import { parseRole, ROLES, type Role } from '../auth/roles.js';
+import { parseRole, type Role } from '../auth/roles.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { isGatewayError } from '../errors.js';
 import { createLogger } from '../logger.js';
@@ -15,7 +15,7 @@ Creates a user. The password is read from a prompt, or from standard input when 
 land in shell history and in the process list.
 
   --email EMAIL   the account's email address
-  --role ROLE     ${ROLES.join(' or ')} (any case); repeat for several; default ${ROLES[0]}
+  --role ROLE     a role from ROLES (default USER,ADMIN; any case); repeat for several; default USER
 `;
 
 /** Exit codes: 0 created, 1 refused or failed, 2 usage error. */
@@ -42,18 +42,19 @@ async function main(argv: readonly string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
+  // The configured roles (ROLES) decide which --role values exist, so the configuration is read first.
+  const config = loadConfig(process.env);
   const roles: Role[] = [];
   for (const text of values.role ?? []) {
-    const role = parseRole(text);
+    const role = parseRole(text, config.roles);
     if (!role) {
-      console.error(`Unknown role "${text}": use ${ROLES.join(' or ')}.`);
+      console.error(`Unknown role "${text}": use ${config.roles.join(', ')} (or add it to ROLES).`);
       return 2;
     }
     if (!roles.includes(role)) roles.push(role);
   }
 
   const password = await readPassword();
-  const config = loadConfig(process.env);
   // Logs go to stderr, and only errors unless asked for more: stdout carries only the result, for scripts.
   const quiet = config.logLevel === 'info' || config.logLevel === 'warn';
   const logger = createLogger(quiet ? 'error' : config.logLevel, { destination: 'stderr' });

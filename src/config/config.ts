@@ -8,6 +8,19 @@ export type RuntimeEnv = 'development' | 'test' | 'production';
 export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
 export type SigningAlgorithmName = (typeof SIGNING_ALGORITHM_NAMES)[number];
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type AuthorizationMode = 'filter' | 'reject';
+
+/** Roles the gateway's own fields use: always known, whatever ROLES says. */
+export const BUILT_IN_ROLES: readonly string[] = Object.freeze(['USER', 'ADMIN']);
+
+/** One API behind the gateway (UPSTREAMS), with the SDL file that describes it, if any. */
+export interface UpstreamConfig {
+  /** `[a-z][a-z0-9_]*`; the `aud` of the identity tokens it receives. */
+  readonly name: string;
+  readonly url: string;
+  /** UPSTREAM_SCHEMA_<NAME>: an SDL file, resolved; undefined: the gateway asks the upstream. */
+  readonly schemaFile: string | undefined;
+}
 
 export interface Config {
   readonly env: RuntimeEnv;
@@ -55,6 +68,21 @@ export interface Config {
   };
   readonly signUpEnabled: boolean;
   readonly logLevel: LogLevel;
+  /** Gateway mode: the APIs behind the gateway. An empty list serves only the gateway's own schema. */
+  readonly upstreams: {
+    readonly list: readonly UpstreamConfig[];
+    /** How often each upstream's schema is loaded again (0: never). */
+    readonly schemaPollSeconds: number;
+    readonly timeoutMs: number;
+    /** Lower-cased client header names copied to upstream calls. */
+    readonly forwardHeaders: readonly string[];
+    /** Upstream error codes whose messages reach clients in production. */
+    readonly errorCodesPassed: readonly string[];
+  };
+  /** filter: denied upstream fields answer null with an error; reject: any denial refuses the operation. */
+  readonly authorizationMode: AuthorizationMode;
+  /** The roles users may hold: ROLES plus the built-in USER and ADMIN. */
+  readonly roles: readonly string[];
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
   readonly secretsSource: 'environment' | 'generated';
   /** Things worth a warning at start (logged by main once a logger exists). */
@@ -75,6 +103,12 @@ export class ConfigError extends Error {
 }
 
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A comma-separated list; blanks around and between entries are ignored. */
+const list = (item: z.ZodString) =>
+  z
+    .string()
+    .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
+    .pipe(z.array(item));
 const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 /** Names, defaults and bounds of every variable. `.env.example` and the table in docs/configuration.md list the same. */
@@ -111,10 +145,27 @@ const envSchema = z.object({
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(256).optional(),
   SIGNUP_ENABLED: flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  UPSTREAMS: z.string().optional(),
+  UPSTREAM_SCHEMA_POLL_SECONDS: seconds(0, 86400).default(60),
+  // Below the 15 s request timeout (app.ts), so an upstream that hangs answers UPSTREAM_UNAVAILABLE, not a cut connection.
+  UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(14_000).default(5000),
+  UPSTREAM_FORWARD_HEADERS: list(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'each entry must be a header name')).default([]),
+  UPSTREAM_ERROR_CODES_PASSED: list(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'each code must look like BAD_USER_INPUT')).default([
+    'BAD_USER_INPUT',
+    'NOT_FOUND',
+    'FORBIDDEN',
+    'UNAUTHENTICATED',
+  ]),
+  AUTHORIZATION_MODE: z.enum(['filter', 'reject']).default('filter'),
+  ROLES: list(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'each role must be upper case, like EDITOR or SUPPORT_AGENT')).default([...BUILT_IN_ROLES]),
 });
 
+/** Variables named by a pattern, one per upstream; documented as one row each. */
+export const UPSTREAM_SCHEMA_PREFIX = 'UPSTREAM_SCHEMA_';
+const PATTERN_VARIABLES = [`${UPSTREAM_SCHEMA_PREFIX}<NAME>`];
+
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
-export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES]);
 
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   NODE_ENV: 'use development, test or production',
@@ -138,6 +189,12 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   PASSWORD_HASH_CONCURRENCY: 'use a whole number from 1 to 256',
   SIGNUP_ENABLED: 'use true or false',
   LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
+  UPSTREAM_SCHEMA_POLL_SECONDS: 'use whole seconds from 0 (never poll) to 86400',
+  UPSTREAM_TIMEOUT_MS: 'use milliseconds from 100 to 14000; it must stay below the 15 s request timeout',
+  UPSTREAM_FORWARD_HEADERS: 'a comma-separated list of header names such as accept-language,x-request-id',
+  UPSTREAM_ERROR_CODES_PASSED: 'a comma-separated list of extensions.code values such as BAD_USER_INPUT,NOT_FOUND',
+  AUTHORIZATION_MODE: 'use filter (denied fields answer null) or reject (any denied field refuses the operation)',
+  ROLES: 'a comma-separated list such as USER,ADMIN,EDITOR',
 };
 
 /**
@@ -226,6 +283,15 @@ export function loadConfig(env: Env): Config {
   if (!hmac && jwtText !== undefined) {
     warnings.push(`JWT_SECRET is set but unused: JWT_ALGORITHM is ${vars.JWT_ALGORITHM}, so tokens are signed with key pairs.`);
   }
+  const upstreams = readUpstreams(blankAsUnset, vars.UPSTREAMS, problems);
+  const forwardHeaders = (vars.UPSTREAM_FORWARD_HEADERS ?? []).map((name) => name.toLowerCase());
+  for (const name of forwardHeaders) {
+    if (isCredentialOrHopHeader(name)) {
+      problems.push(
+        `UPSTREAM_FORWARD_HEADERS: ${name} is never forwarded (client credentials, Host, hop-by-hop and X-Forwarded-* headers stay at the gateway; upstreams get the identity token instead): remove it`,
+      );
+    }
+  }
   if (problems.length > 0 || (hmac && jwtSecret === undefined) || refreshTokenHashSecret === undefined) {
     throw new ConfigError(problems);
   }
@@ -259,9 +325,79 @@ export function loadConfig(env: Env): Config {
     revocations: { maxLagSeconds: valid.REVOCATION_MAX_LAG_SECONDS },
     signUpEnabled: valid.SIGNUP_ENABLED,
     logLevel: valid.LOG_LEVEL,
+    upstreams: {
+      list: upstreams,
+      schemaPollSeconds: valid.UPSTREAM_SCHEMA_POLL_SECONDS,
+      timeoutMs: valid.UPSTREAM_TIMEOUT_MS,
+      forwardHeaders: [...new Set(forwardHeaders)],
+      errorCodesPassed: valid.UPSTREAM_ERROR_CODES_PASSED,
+    },
+    authorizationMode: valid.AUTHORIZATION_MODE,
+    roles: [...new Set([...valid.ROLES, ...BUILT_IN_ROLES])],
     secretsSource,
     warnings,
   });
+}
+
+const UPSTREAM_NAME = /^[a-z][a-z0-9_]*$/;
+const POLL_VARIABLE = 'UPSTREAM_SCHEMA_POLL_SECONDS';
+
+/** UPSTREAMS (`name=url,…`) and each upstream's UPSTREAM_SCHEMA_<NAME>; every problem is reported. */
+function readUpstreams(env: Env, text: string | undefined, problems: string[]): UpstreamConfig[] {
+  const found: UpstreamConfig[] = [];
+  const example = 'e.g. UPSTREAMS=shop=http://127.0.0.1:4001/graphql,billing=https://billing.internal/graphql';
+  for (const entry of (text ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+    const at = entry.indexOf('=');
+    if (at <= 0) {
+      problems.push(`UPSTREAMS: "${entry}" is not name=url (${example})`);
+      continue;
+    }
+    const name = entry.slice(0, at).trim();
+    const url = entry.slice(at + 1).trim();
+    let ok = true;
+    if (!UPSTREAM_NAME.test(name)) {
+      problems.push(`UPSTREAMS: the name "${name}" must match [a-z][a-z0-9_]* (lower case letters, digits, _; a letter first)`);
+      ok = false;
+    } else if (`${UPSTREAM_SCHEMA_PREFIX}${name.toUpperCase()}` === POLL_VARIABLE) {
+      problems.push(`UPSTREAMS: the name "${name}" is reserved (its schema variable would be ${POLL_VARIABLE}): choose another`);
+      ok = false;
+    }
+    if (!isHttpUrl(url)) {
+      problems.push(`UPSTREAMS: the URL of "${name}" must be an http:// or https:// URL (${example})`);
+      ok = false;
+    }
+    if (found.some((upstream) => upstream.name === name)) {
+      problems.push(`UPSTREAMS: "${name}" is listed twice; give each upstream one entry and a name of its own`);
+      ok = false;
+    }
+    if (!ok) continue;
+    const file = env[`${UPSTREAM_SCHEMA_PREFIX}${name.toUpperCase()}`];
+    found.push({ name, url, schemaFile: file === undefined ? undefined : resolve(file) });
+  }
+  for (const variable of Object.keys(env)) {
+    if (!variable.startsWith(UPSTREAM_SCHEMA_PREFIX) || variable === POLL_VARIABLE) continue;
+    const name = variable.slice(UPSTREAM_SCHEMA_PREFIX.length).toLowerCase();
+    if (!found.some((upstream) => upstream.name === name) && !problems.some((problem) => problem.includes(`"${name}"`))) {
+      problems.push(`${variable}: names no upstream in UPSTREAMS; add ${name}=<url> to UPSTREAMS or remove the variable`);
+    }
+  }
+  return found;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const NEVER_FORWARDED = new Set(['cookie', 'authorization', 'host', 'forwarded', 'content-length', 'content-type', 'x-real-ip']);
+
+function isCredentialOrHopHeader(name: string): boolean {
+  return HOP_BY_HOP.has(name) || NEVER_FORWARDED.has(name) || name.startsWith('x-forwarded-');
 }
 
 function checkSecret(name: string, text: string, problems: string[]): Secret | undefined {

@@ -2,6 +2,16 @@ import { ApolloServerErrorCode, unwrapResolverError } from '@apollo/server/error
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { ErrorCode, isGatewayError, publicMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { UpstreamError, UpstreamFailure } from '../upstreams/executor.js';
+
+/** What clients read in production instead of an upstream's own message, unless its code is passed. */
+export const UPSTREAM_ERROR_MESSAGE = 'The service behind this field reported an error.';
+
+export interface FormatErrorOptions {
+  /** Production hides upstream messages except for these codes (UPSTREAM_ERROR_CODES_PASSED). */
+  readonly production?: boolean;
+  readonly upstreamErrorCodesPassed?: readonly string[];
+}
 
 /** Errors produced by Apollo or graphql-js about the request itself: safe to show as they are. */
 const REQUEST_ERROR_CODES: ReadonlySet<unknown> = new Set([
@@ -19,10 +29,22 @@ const REQUEST_ERROR_CODES: ReadonlySet<unknown> = new Set([
  * Apollo pass; anything else is a bug or an outage and becomes INTERNAL_SERVER_ERROR with no message, stack
  * or internals, while the server log keeps the details.
  */
-export function createFormatError(logger: Logger): (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError {
+export function createFormatError(logger: Logger, options: FormatErrorOptions = {}): (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError {
+  const passed = new Set(options.upstreamErrorCodesPassed ?? []);
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const where = { ...(formatted.locations && { locations: formatted.locations }), ...(formatted.path && { path: formatted.path }) };
+    const upstream = upstreamOriginal(error);
+    if (upstream instanceof UpstreamError) {
+      // An upstream's own error keeps its path and code; in production its message only when the code is passed,
+      // since upstream messages were written for the upstream's team, not for the gateway's clients.
+      const code = upstream.code ?? ErrorCode.INTERNAL_SERVER_ERROR;
+      const shown = !options.production || (upstream.code !== undefined && passed.has(upstream.code));
+      return { message: shown ? upstream.message : UPSTREAM_ERROR_MESSAGE, ...where, extensions: { code } };
+    }
+    if (upstream instanceof UpstreamFailure) {
+      return { message: publicMessage(ErrorCode.UPSTREAM_UNAVAILABLE), ...where, extensions: { code: ErrorCode.UPSTREAM_UNAVAILABLE } };
+    }
     if (isGatewayError(original)) {
       return {
         message: original.message,
@@ -42,4 +64,14 @@ export function createFormatError(logger: Logger): (formatted: GraphQLFormattedE
     logger.error({ err: original, path: formatted.path }, 'unexpected error while executing an operation');
     return { message: publicMessage(ErrorCode.INTERNAL_SERVER_ERROR), ...where, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
   };
+}
+
+/** The upstream error or failure behind an error, however graphql-js or schema stitching wrapped it. */
+function upstreamOriginal(error: unknown): UpstreamError | UpstreamFailure | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current; depth++) {
+    if (current instanceof UpstreamError || current instanceof UpstreamFailure) return current;
+    current = (current as { originalError?: unknown }).originalError;
+  }
+  return undefined;
 }

@@ -1,0 +1,88 @@
+import {
+  buildASTSchema,
+  execute,
+  type GraphQLError,
+  parse,
+  printSchema,
+  type DocumentNode,
+  type GraphQLFieldResolver,
+  type GraphQLSchema,
+  type GraphQLTypeResolver,
+} from 'graphql';
+import { ErrorCode, GatewayError, TokenRejection } from '../errors.js';
+import type { Caller, Denial } from './authorization.js';
+import { decide, type Requirements } from './requirements.js';
+
+export interface CompleteInput {
+  readonly document: DocumentNode;
+  readonly operationName?: string | null;
+  readonly variables: Record<string, unknown> | undefined;
+  readonly caller: Caller;
+  readonly data: Record<string, unknown> | null;
+}
+
+export type Completer = (input: CompleteInput, decision: { readonly nothingAllowed: boolean }) => { data: Record<string, unknown> | null; errors: GraphQLError[] };
+
+/**
+ * Builds the client's answer by executing the client's own document locally over the upstream's data, with
+ * resolvers that only read what the upstream answered and throw at denied fields. graphql-js then does what
+ * GraphQL's rules say, with nothing hand-written: null bubbling for non-null fields, abstract types resolved by
+ * `__typename`, one error per occurrence with its concrete path (list indices included), response keys by alias,
+ * @skip/@include. No upstream work is repeated: the resolvers are property reads.
+ */
+export function createCompleter(schema: GraphQLSchema, requirements: Requirements, owned: ReadonlySet<string>): Completer {
+  // A copy without resolvers, type resolvers or scalar parsing: the composed schema's resolvers would call the
+  // upstream again, and the upstream's values are already serialized.
+  const local = buildASTSchema(parse(printSchema(schema)), { assumeValid: true, assumeValidSDL: true });
+
+  const typeResolver: GraphQLTypeResolver<unknown, unknown> = (value) => {
+    const typename = (value as Record<string, unknown> | null)?.['__typename'];
+    return typeof typename === 'string' ? typename : undefined;
+  };
+
+  return (input, decision) => {
+    const { caller } = input;
+    // A null answer means the upstream failed as a whole (its errors say why) unless nothing was sent at all.
+    const rootValue = input.data ?? (decision.nothingAllowed ? {} : null);
+    if (rootValue === null) return { data: null, errors: [] };
+
+    const upstreamRootKeys = new Map<string | number, boolean>();
+    const fieldResolver: GraphQLFieldResolver<unknown, unknown> = (source, _args, _context, info) => {
+      let root = info.path;
+      while (root.prev) root = root.prev;
+      let decided: boolean;
+      if (root === info.path) {
+        decided = owned.has(`${info.parentType.name}.${info.fieldName}`);
+        upstreamRootKeys.set(root.key, decided);
+      } else {
+        decided = upstreamRootKeys.get(root.key) === true;
+      }
+      if (decided) {
+        const denial = decide(requirements.of(info.parentType, info.fieldName), caller);
+        if (denial) throw toGatewayError(denial);
+      }
+      return (source as Record<string, unknown>)[info.path.key as string];
+    };
+
+    const result = execute({
+      schema: local,
+      document: input.document,
+      operationName: input.operationName,
+      variableValues: input.variables,
+      rootValue,
+      fieldResolver,
+      typeResolver,
+    });
+    if ('then' in result) throw new Error('The completer resolved asynchronously; its resolvers are property reads and must not.');
+    if (result.data === undefined) {
+      throw new Error(`The completer could not execute the document: ${result.errors?.map((error) => error.message).join('; ')}`);
+    }
+    return { data: result.data as Record<string, unknown> | null, errors: [...(result.errors ?? [])] };
+  };
+}
+
+function toGatewayError(denial: Denial): GatewayError {
+  const code = denial.code === 'FORBIDDEN' ? ErrorCode.FORBIDDEN : denial.code === 'SERVICE_UNAVAILABLE' ? ErrorCode.SERVICE_UNAVAILABLE : ErrorCode.UNAUTHENTICATED;
+  const reason = denial.reason === undefined ? undefined : denial.reason === 'TOKEN_EXPIRED' ? TokenRejection.TOKEN_EXPIRED : TokenRejection.TOKEN_INVALID;
+  return new GatewayError(code, reason ? { reason } : {});
+}

@@ -1,0 +1,38 @@
+import { LRUCache } from 'lru-cache';
+import type { IdentitySubject, IdentityTokens, IssuedIdentityToken } from '../tokens/identity-token.js';
+
+/** A cached token is used while it has at least this long to live, so an upstream never receives one about to expire. */
+const MIN_REMAINING_SECONDS = 20;
+
+export interface IdentityCache {
+  /** The identity token for this session, roles and upstream: the cached one, or a fresh one near expiry. */
+  tokenFor(subject: IdentitySubject, audience: string): Promise<string>;
+}
+
+/**
+ * Signing costs tens of microseconds (HS256) to milliseconds (RS256) per call; a signed-in user sends many
+ * requests a minute. One token per session, upstream, roles and access-token expiry is reused until it nears its
+ * own expiry. The key includes the roles and the access token's `exp`, so a refreshed or re-roled session never
+ * receives a token made for its predecessor.
+ */
+export function createIdentityCache(options: { tokens: IdentityTokens; now: () => number; size?: number }): IdentityCache {
+  const { tokens, now } = options;
+  const cache = new LRUCache<string, IssuedIdentityToken>({ max: options.size ?? 10_000 });
+  // Concurrent requests of one session share one signature instead of each making their own.
+  const pending = new Map<string, Promise<IssuedIdentityToken>>();
+  return {
+    async tokenFor(subject: IdentitySubject, audience: string): Promise<string> {
+      const key = `${subject.sessionId}\u0000${audience}\u0000${subject.notAfter}\u0000${subject.roles.join(',')}`;
+      const cached = cache.get(key);
+      if (cached && cached.expiresAt - now() / 1000 >= Math.min(MIN_REMAINING_SECONDS, subject.notAfter - now() / 1000)) return cached.token;
+      let signing = pending.get(key);
+      if (!signing) {
+        signing = tokens.issue(subject, audience).finally(() => pending.delete(key));
+        pending.set(key, signing);
+      }
+      const issued = await signing;
+      cache.set(key, issued);
+      return issued.token;
+    },
+  };
+}

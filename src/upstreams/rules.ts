@@ -1,0 +1,140 @@
+import { Kind, type ConstDirectiveNode, type DocumentNode, type FieldDefinitionNode, type ValueNode } from 'graphql';
+import type { FieldRule } from './authorization.js';
+
+const AUTHORIZED = 'authorized';
+const PUBLIC = 'public';
+
+/**
+ * Reads the authorization directives straight from the SDL's syntax tree rather than from a built schema, so an
+ * upstream may use `@authorized`/`@public` without declaring them (many frameworks print SDL without directive
+ * definitions) and a declaration that differs slightly (e.g. roles as an enum) still reads the same.
+ */
+export function readRules(input: { upstream: string; sdl: DocumentNode; knownRoles: readonly string[] }): {
+  fields: Map<string, FieldRule>;
+  types: Map<string, FieldRule>;
+  problems: string[];
+} {
+  const { upstream, sdl, knownRoles } = input;
+  const fields = new Map<string, FieldRule>();
+  const types = new Map<string, FieldRule>();
+  const problems: string[] = [];
+  const where = `Upstream "${upstream}"`;
+
+  for (const definition of sdl.definitions) {
+    const isObject = definition.kind === Kind.OBJECT_TYPE_DEFINITION || definition.kind === Kind.OBJECT_TYPE_EXTENSION;
+    const isInterface = definition.kind === Kind.INTERFACE_TYPE_DEFINITION || definition.kind === Kind.INTERFACE_TYPE_EXTENSION;
+    if (!isObject && !isInterface) {
+      if ('directives' in definition && 'name' in definition && definition.name) {
+        for (const directive of definition.directives ?? []) {
+          if (directive.name.value === AUTHORIZED || directive.name.value === PUBLIC) {
+            problems.push(
+              `${where}: @${directive.name.value} on ${definition.name.value} is not supported there; ` +
+                `put @authorized on object types or on fields, and @public on fields.`,
+            );
+          }
+        }
+      }
+      continue;
+    }
+    const typeName = definition.name.value;
+    for (const directive of definition.directives ?? []) {
+      const name = directive.name.value;
+      if (name === PUBLIC) {
+        problems.push(`${where}: @public on type ${typeName} is not allowed; put @public on the fields that guests may see.`);
+      } else if (name === AUTHORIZED && isInterface) {
+        problems.push(
+          `${where}: @authorized on interface ${typeName} is not supported; put it on the object types that implement it, or on its fields.`,
+        );
+      } else if (name === AUTHORIZED) {
+        const rule = readAuthorized(directive, `type ${typeName}`, where, knownRoles, problems);
+        if (rule && types.has(typeName)) problems.push(`${where}: type ${typeName} carries @authorized more than once; keep one.`);
+        else if (rule) types.set(typeName, rule);
+      }
+    }
+    for (const field of definition.fields ?? []) {
+      const rule = readFieldRule(field, `${typeName}.${field.name.value}`, where, knownRoles, problems);
+      if (rule) fields.set(`${typeName}.${field.name.value}`, rule);
+    }
+  }
+  return { fields, types, problems };
+}
+
+function readFieldRule(
+  field: FieldDefinitionNode,
+  coordinate: string,
+  where: string,
+  knownRoles: readonly string[],
+  problems: string[],
+): FieldRule | undefined {
+  const found = (field.directives ?? []).filter((directive) => directive.name.value === AUTHORIZED || directive.name.value === PUBLIC);
+  if (found.length === 0) return undefined;
+  if (found.length > 1) {
+    problems.push(`${where}: ${coordinate} carries ${found.map((d) => `@${d.name.value}`).join(' and ')}; keep exactly one of @authorized and @public.`);
+    return undefined;
+  }
+  const directive = found[0]!;
+  if (directive.name.value === PUBLIC) {
+    if ((directive.arguments ?? []).length > 0) {
+      problems.push(`${where}: @public on ${coordinate} takes no arguments; write it as @public.`);
+      return undefined;
+    }
+    return { kind: 'public' };
+  }
+  return readAuthorized(directive, coordinate, where, knownRoles, problems);
+}
+
+function readAuthorized(
+  directive: ConstDirectiveNode,
+  subject: string,
+  where: string,
+  knownRoles: readonly string[],
+  problems: string[],
+): FieldRule | undefined {
+  let roles: string[] = [];
+  let named = false;
+  for (const argument of directive.arguments ?? []) {
+    if (argument.name.value !== 'roles') {
+      problems.push(`${where}: @authorized on ${subject} has an unknown argument "${argument.name.value}"; the only argument is roles: ["ROLE", ...].`);
+      return undefined;
+    }
+    const read = readRoleList(argument.value);
+    if (read === undefined) {
+      problems.push(`${where}: @authorized(roles:) on ${subject} must be a list of role names, e.g. roles: ["ADMIN"].`);
+      return undefined;
+    }
+    named = read !== null;
+    roles = read ?? [];
+  }
+  if (named && roles.length === 0) {
+    problems.push(`${where}: @authorized(roles: []) on ${subject} names no role, so nobody could pass; name at least one role, or write @authorized for any signed-in user.`);
+    return undefined;
+  }
+  const unknown = roles.filter((role) => !knownRoles.includes(role));
+  if (unknown.length > 0) {
+    const hints = unknown.map((role) => {
+      const near = knownRoles.find((known) => known.toUpperCase() === role.toUpperCase());
+      return near ? `"${role}" (did you mean "${near}"?)` : `"${role}"`;
+    });
+    problems.push(
+      `${where}: @authorized(roles:) on ${subject} names the unknown role ${hints.join(', ')}. ` +
+        `Known roles: ${knownRoles.join(', ')}. Add it to ROLES or correct the upstream's SDL.`,
+    );
+    return undefined;
+  }
+  return { kind: 'authorized', roles: [...new Set(roles)] };
+}
+
+/**
+ * A list of strings (or enum literals, for SDLs that declare roles as an enum); one value counts as a list of one
+ * (GraphQL's input coercion). `null` is the same as no argument; `undefined` means not a role list.
+ */
+function readRoleList(value: ValueNode): string[] | null | undefined {
+  if (value.kind === Kind.NULL) return null;
+  const items = value.kind === Kind.LIST ? value.values : [value];
+  const roles: string[] = [];
+  for (const item of items) {
+    if (item.kind !== Kind.STRING && item.kind !== Kind.ENUM) return undefined;
+    roles.push(item.value);
+  }
+  return roles;
+}
