@@ -135,8 +135,11 @@ export interface UpstreamService {
 
 export async function startUpstreamService(options: {
   port?: number;
-  /** The gateway's base URL (key pairs, via its JWKS) or { secret: its JWT_SECRET } (HS256). */
-  gateway: GatewayKeys;
+  /**
+   * The gateway's base URL (key pairs, via its JWKS) or { secret: its JWT_SECRET } (HS256). A function is asked
+   * on each request: for a test that starts this upstream before the gateway whose URL it will need.
+   */
+  gateway: GatewayKeys | (() => GatewayKeys);
   /** This upstream's name in the gateway's UPSTREAMS. */
   audience?: string;
   issuer?: string;
@@ -220,7 +223,8 @@ export async function startUpstreamService(options: {
     listen: { port: options.port ?? 0, host: '127.0.0.1' },
     context: async ({ req }): Promise<UpstreamContext> => {
       try {
-        return { identity: await verifyIdentity(req, { gateway: options.gateway, audience, ...(options.issuer !== undefined && { issuer: options.issuer }), ...(options.now && { now: options.now }) }) };
+        const gateway = typeof options.gateway === 'function' ? options.gateway() : options.gateway;
+        return { identity: await verifyIdentity(req, { gateway, audience, ...(options.issuer !== undefined && { issuer: options.issuer }), ...(options.now && { now: options.now }) }) };
       } catch (error) {
         if (!(error instanceof IdentityError)) throw error;
         // The gateway's keys out of reach is not the caller's fault: 503, which the gateway reports as
