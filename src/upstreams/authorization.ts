@@ -17,7 +17,11 @@ export type FieldRule = { readonly kind: 'public' } | { readonly kind: 'authoriz
 export interface AuthorizationRules {
   readonly fields: ReadonlyMap<string, FieldRule>;
   readonly types: ReadonlyMap<string, FieldRule>;
-  /** Root field coordinates ('Query.x', 'Mutation.y') and type names that belong to upstreams. */
+  /**
+   * Root field coordinates ('Query.x', 'Mutation.y') and type names that belong to upstreams. The planner reads
+   * the root coordinates: everything selected under an upstream root field is decided, everything under one of
+   * the gateway's own root fields is left to its resolvers. Type names may be listed; they change nothing.
+   */
   readonly owned: ReadonlySet<string>;
 }
 
@@ -48,10 +52,15 @@ export interface AuthorizationDecision {
   /**
    * The operation to send upstream: denied fields removed; a selection set left empty gets `__typename`;
    * fragments and variable definitions no longer used are dropped; `__typename` added to selections on abstract
-   * types (the completer needs it). Same response keys as the original for everything kept.
+   * types (the completer needs it). Same response keys as the original for everything kept. A field selected on
+   * an interface that only some concrete types allow is asked for on those only (`... on Product { id }`).
+   * Skipped selections (@skip/@include) are removed. When nothing is denied, this is the original document object.
    */
   readonly document: DocumentNode;
-  /** True when every upstream field of the operation is denied: send nothing upstream. */
+  /**
+   * True when no upstream root field is left (all denied or skipped, or the operation has none): send nothing
+   * upstream, and pass `data: null` to complete().
+   */
   readonly nothingAllowed: boolean;
 }
 
@@ -70,7 +79,10 @@ export interface Planner {
    * Builds the client's answer from the upstream's `data` for decision.document: null at each denied field
    * (bubbled to the nearest nullable parent by GraphQL's rules when the field is non-null), one error per denied
    * occurrence with its concrete `path` (list indices included) and extensions {code, reason?}. Returns only the
-   * gateway's errors; the caller appends the upstream's own.
+   * gateway's errors; the caller appends the upstream's own. Errors are GraphQLErrors whose originalError is a
+   * GatewayError, so src/graphql/format-error.ts shows their code and reason. `data: null` with nothingAllowed
+   * means "nothing was sent"; otherwise it means the upstream failed as a whole, and stays null.
+   * Synchronous: the resolvers only read `data`.
    */
   complete(input: {
     document: DocumentNode;

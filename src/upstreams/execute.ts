@@ -79,7 +79,7 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
       execute({ schema, document: doc, operationName, variableValues: variables, contextValue }) as Promise<ExecutionResult> | ExecutionResult;
     if (!operation) return run(composition.apiSchema, request.context);
 
-    const owners = rootOwners(composition, document, operation);
+    const owners = cachedRootOwners(composition, document, operation);
     if (owners.size === 0) return run(composition.apiSchema, request.context);
     if (owners.size === 1 && owners.has(GATEWAY_SOURCE)) return run(composition.ownSchema, request.context);
 
@@ -195,6 +195,28 @@ function deniedError(denied: DeniedSelection): GraphQLError {
 function gatewayErrorAt(code: ErrorCode, path: readonly (string | number)[] | undefined, reason?: TokenRejection): GraphQLError {
   const original = new GatewayError(code, reason ? { reason } : {});
   return new GraphQLError(original.message, { ...(path && { path }), originalError: original, extensions: { code } });
+}
+
+/** Apollo hands over the same DocumentNode for the same query text (its document store), so the walk runs once. */
+const ownersCache = new WeakMap<Composition, WeakMap<DocumentNode, Map<string, Set<string>>>>();
+function cachedRootOwners(composition: Composition, document: DocumentNode, operation: OperationDefinitionNode): Set<string> {
+  let byDocument = ownersCache.get(composition);
+  if (!byDocument) {
+    byDocument = new WeakMap();
+    ownersCache.set(composition, byDocument);
+  }
+  let byOperation = byDocument.get(document);
+  if (!byOperation) {
+    byOperation = new Map();
+    byDocument.set(document, byOperation);
+  }
+  const key = operation.name?.value ?? '';
+  let owners = byOperation.get(key);
+  if (!owners) {
+    owners = rootOwners(composition, document, operation);
+    byOperation.set(key, owners);
+  }
+  return owners;
 }
 
 /** Who answers each root field: the upstream's name or GATEWAY_SOURCE; `__typename` and introspection belong to nobody. */

@@ -69,7 +69,8 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
   const { name, url, timeoutMs } = options;
   const http = buildHTTPExecutor({
     endpoint: url,
-    timeout: timeoutMs,
+    // No `timeout` here: executor-http would combine its timeout with a signal shared by every call, adding a
+    // listener to it per call until the call's signal is garbage-collected. The fetch below times out on its own.
     print: printCached,
     // Deduplication would clone every answer and key on per-user headers anyway.
     deduplicateInflightRequests: false,
@@ -79,10 +80,12 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
     },
     fetch: async (input: string, init?: RequestInit): Promise<Response> => {
       let response: Response;
+      // Covers the whole call, body included: executor-http reads the body with this same request's stream.
+      const signal = AbortSignal.timeout(timeoutMs);
       try {
-        response = await fetch(input, init);
+        response = await fetch(input, { ...init, signal });
       } catch (error) {
-        const aborted = init?.signal?.aborted === true || (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
+        const aborted = signal.aborted || (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
         throw new UpstreamFailure(name, aborted ? 'timeout' : 'unreachable', aborted ? `no answer within ${timeoutMs} ms` : String((error as Error).cause ?? (error as Error).message));
       }
       if (response.status >= 500) {
@@ -109,11 +112,16 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
   };
 }
 
+const TRANSPORT_CODES: ReadonlySet<unknown> = new Set(['SUBREQUEST_HTTP_ERROR', 'RESPONSE_VALIDATION_FAILED']);
+
 function classify(name: string, result: ExecutionResult): ExecutionResult {
   if (!result.errors?.length) return result;
   const failure = result.errors.find((error) => failureOf(error) !== undefined);
-  if (failure || (result.data == null && result.errors.some((error) => error.extensions?.['code'] === 'RESPONSE_VALIDATION_FAILED'))) {
-    const original = (failure && failureOf(failure)) ?? new UpstreamFailure(name, 'not-graphql', 'the body is not a GraphQL response');
+  // executor-http reports a body it could not read or parse (cut off, timed out mid-body, not JSON) as an error
+  // with one of its own codes and no data.
+  const transport = result.data == null && result.errors.find((error) => TRANSPORT_CODES.has(error.extensions?.['code']));
+  if (failure || transport) {
+    const original = (failure && failureOf(failure)) ?? new UpstreamFailure(name, 'not-graphql', `the answer could not be read (${transport ? transport.message.slice(0, 80) : ''})`);
     return { errors: [new GraphQLError(original.message, { originalError: original })] };
   }
   return {

@@ -78,7 +78,8 @@ export function createPlanner(input: { schema: GraphQLSchema; rules: Authorizati
     authorize,
     complete(request) {
       const decision = authorize(request);
-      if (decision.deniedCount === 0) return { data: request.data, errors: [] };
+      // Nothing sent upstream and nothing denied: every upstream field was skipped (@skip/@include).
+      if (decision.deniedCount === 0) return { data: request.data ?? (decision.nothingAllowed ? {} : null), errors: [] };
       return completer(request, decision);
     },
   };

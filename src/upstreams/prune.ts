@@ -101,15 +101,16 @@ export function plan(input: PlanInput): AuthorizationDecision {
       out.push(node);
       return;
     }
-    let allowed: GraphQLObjectType[] = possible as GraphQLObjectType[];
+    let allowed: readonly GraphQLObjectType[] = possible;
     let denial: Denial | undefined;
     if (fieldMode === 'decide') {
-      allowed = [];
+      const passing: GraphQLObjectType[] = [];
       for (const type of possible) {
         const refused = decide(requirements.of(type, name), caller);
         if (refused) denial ??= refused;
-        else allowed.push(type);
+        else passing.push(type);
       }
+      allowed = passing;
       if (denial) acc.denied.push({ ...denial, path: [key], coordinate: `${parent.name}.${name}` });
       if (allowed.length === 0) {
         acc.changed = true;

@@ -91,6 +91,13 @@ describe('user:create CLI', () => {
     expect(await countUsers(env['MONGODB_URI']!)).toBe(0);
   });
 
+  it('accepts a role configured in ROLES, in any case', { timeout: 30_000 }, async () => {
+    const env = { ...cliEnv(), ROLES: 'EDITOR,SUPPORT' };
+    const result = await runUserCreate(['--email', 'editor@example.com', '--role', 'editor', '--role', 'USER'], env, PASSWORD);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ email: 'editor@example.com', roles: ['EDITOR', 'USER'] });
+  });
+
   it('exits with 1 and creates nobody when the password is too short', { timeout: 30_000 }, async () => {
     const env = cliEnv();
     const short = 'short-pw7';

@@ -201,6 +201,16 @@ describe('gateway in front of upstreams', () => {
       await expect(jwtVerify(blogToken, secret, { audience: 'shop', typ: IDENTITY_TOKEN_TYPE })).rejects.toMatchObject({ code: 'ERR_JWT_CLAIM_VALIDATION_FAILED' });
     });
 
+    it('refuses an identity token presented to the gateway as an access token', async () => {
+      await send(gateway.url, '{ myOrders { id } }', { token: user });
+      const identity = shop.operations()[0]?.headers['authorization']?.slice('Bearer '.length) ?? '';
+      expect(identity).not.toBe('');
+      shop.reset();
+      const answer = await send(gateway.url, '{ myOrders { id } me { id } }', { token: identity });
+      expect(answer.body.errors?.every((error) => error.extensions?.['code'] === 'UNAUTHENTICATED' && error.extensions['reason'] === 'TOKEN_INVALID')).toBe(true);
+      expect(shop.operations()).toHaveLength(0);
+    });
+
     it('reuses one identity token per session and upstream instead of signing on every request', async () => {
       await send(gateway.url, '{ myOrders { id } }', { token: user });
       await send(gateway.url, '{ myOrders { id } }', { token: user });

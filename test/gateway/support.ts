@@ -45,6 +45,7 @@ type Query {
   search(term: String!): [SearchResult!]! @public
   broken: String @public
   failing: String @public
+  missing: String @public
 }
 
 type Mutation {
@@ -98,6 +99,9 @@ const SHOP_RESOLVERS: IResolvers = {
     },
     failing: () => {
       throw new Error('no such thing here');
+    },
+    missing: () => {
+      throw Object.assign(new Error('No such product.'), { extensions: { code: 'NOT_FOUND' } });
     },
   },
   Mutation: {

@@ -4,7 +4,7 @@ import { print } from 'graphql';
 import { createApp, type App, type AppOptions } from '../../src/app.js';
 import type { Role } from '../../src/auth/roles.js';
 import type { Config } from '../../src/config/config.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { testConfig } from './config.js';
 
 export interface GraphQLResponse<TData> {
@@ -37,9 +37,9 @@ export interface TestGateway {
  * The real gateway, in-process, listening on a free loopback port, with a database of its own on the run's
  * server. `stop` drops that database.
  */
-export async function startGateway(options: { config?: Config; app?: AppOptions } = {}): Promise<TestGateway> {
+export async function startGateway(options: { config?: Config; app?: AppOptions; logger?: Logger } = {}): Promise<TestGateway> {
   const config = options.config ?? testConfig();
-  const app = await createApp(config, createLogger('silent'), options.app ?? {});
+  const app = await createApp(config, options.logger ?? createLogger('silent'), options.app ?? {});
   await new Promise<void>((resolve) => app.httpServer.listen(0, '127.0.0.1', resolve));
   const { port } = app.httpServer.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;

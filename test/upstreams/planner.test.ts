@@ -1,5 +1,7 @@
 import { parse, print } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import type { Viewer } from '../../src/auth/auth-service.js';
+import type { Caller } from '../../src/upstreams/authorization.js';
 import { fixture, guest, send, user } from './support.js';
 
 const f = fixture();
@@ -133,12 +135,34 @@ describe('planner: fragments, interfaces and unions', () => {
         a: node(id: "p1") { ... on Product { ...Ident } }
         b: node(id: "o1") { ... on Order { ...Ident } }
       }
-      fragment Ident on Node { id }
+      fragment Ident on Node { __typename id }
     `;
     const answer = send(f, source, guest);
-    expect(answer.data).toEqual({ a: { id: 'p1' }, b: null });
+    expect(answer.data).toEqual({ a: { __typename: 'Product', id: 'p1' }, b: null });
     expect(answer.paths).toEqual([['b', 'id']]);
     expect(answer.resolved).not.toContain('Order.id');
+    const sent = print(answer.decision.document);
+    expect(sent).toContain('fragment Ident on Node');
+    expect(sent).toMatch(/fragment Ident__authz\d+ on Node/);
+  });
+
+  it('prunes a fragment spread at the root that mixes the gateway\'s fields and upstream fields, and nested fragments with it', () => {
+    const source = `
+      { ...Root }
+      fragment Root on Query { me { id } products { ...Item } orders { id } }
+      fragment Item on Product { id ...Money }
+      fragment Money on Product { cost }
+    `;
+    const decision = f.planner.authorize({ document: parse(source), variables: undefined, caller: guest });
+    const sent = print(decision.document);
+    expect(sent).toContain('me {');
+    expect(sent).not.toContain('orders');
+    expect(sent).not.toContain('cost');
+    expect(sent).not.toMatch(/fragment (Root|Item|Money) on/);
+    expect(decision.denied.map((denied) => denied.path)).toEqual([['products', 'cost'], ['orders']]);
+    const answer = send(f, source, guest);
+    expect(answer.paths).toEqual([['products', 0, 'cost'], ['products', 1, 'cost'], ['orders']]);
+    expect(answer.data).toMatchObject({ me: { id: 'a1' }, products: [{ id: 'p1', cost: null }, { id: 'p2', cost: null }], orders: null });
   });
 
   it('applies the rule of the concrete type selected by inline fragments on an interface, per item', () => {
@@ -165,6 +189,8 @@ describe('planner: fragments, interfaces and unions', () => {
     expect(asUser.resolved).toContain('Order.trackingCode');
     expect(asUser.resolved).not.toContain('Order.internalNote');
     expect(send(f, source, user('USER', 'SUPPORT')).errors).toEqual([]);
+    // Every rule must hold: SUPPORT alone passes the field's rule but not Order's.
+    expect(send(f, source, user('SUPPORT')).errors.map((error) => [error.path, error.extensions?.['code']])).toEqual([[['search', 1, 'trackingCode'], 'FORBIDDEN'], [['search', 1, 'internalNote'], 'FORBIDDEN']]);
   });
 
   it('answers __typename on a union member the caller may not see into', () => {
@@ -193,6 +219,13 @@ describe('planner: variables, @skip and @include', () => {
     expect(withCost.data).toEqual({ product: { name: 'Lamp', cost: null } });
     expect(withCost.paths).toEqual([['product', 'cost']]);
     expect(withCost.resolved).not.toContain('Product.cost');
+  });
+
+  it('sends nothing when @skip leaves no upstream field, and answers an empty object', () => {
+    const answer = send(f, 'query Q($no: Boolean!) { products @skip(if: $no) { id } }', guest, { no: true });
+    expect(answer.decision).toMatchObject({ deniedCount: 0, nothingAllowed: true });
+    expect(answer.called).toBe(false);
+    expect(answer.data).toEqual({});
   });
 
   it('drops variable definitions the pruned document no longer uses', () => {
@@ -240,6 +273,12 @@ describe('planner: nothing allowed, mutations and caller states', () => {
     const invalid = send(f, '{ orders { id } }', { kind: 'rejected', reason: 'TOKEN_INVALID' });
     expect(invalid.errors.map((error) => error.extensions)).toEqual([{ code: 'UNAUTHENTICATED', reason: 'TOKEN_INVALID' }]);
     expect(invalid.decision.denied[0]).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'TOKEN_INVALID' });
+  });
+
+  it('takes the gateway\'s own Viewer as the caller, as it is', () => {
+    const viewer: Viewer = { kind: 'user', userId: 'u1', sessionId: 's1', tokenId: 't1', roles: ['ADMIN'], expiresAt: 2_000_000_000 };
+    const caller: Caller = viewer;
+    expect(send(f, '{ adminReport }', caller).data).toEqual({ adminReport: 'all good' });
   });
 
   it('answers SERVICE_UNAVAILABLE for fields needing sign-in while revocations cannot be checked, and public fields still answer', () => {

@@ -78,7 +78,7 @@ const order = { __typename: 'Order', id: 'o1', total: 94, trackingCode: 'TRK-1',
 const byId: Record<string, unknown> = { p1: lamp, p2: desk, o1: order };
 
 /** What the upstream (and the gateway's own resolvers, for `me`/`logout`) answer. */
-const rootValue = {
+export const rootValue = {
   products: [lamp, desk],
   product: ({ id }: { id: string }) => byId[id] ?? null,
   orders: [order],
