@@ -1,15 +1,17 @@
 /**
  * The example web app (examples/web-app) as a person uses it, in headless Chromium: served from its own origin
  * (http://127.0.0.1:<app port>) to a gateway on another port of the same host (same site, so the gateway's
- * SameSite cookies flow), it signs in, shows data, lives through an access-token expiry (the gateway's clock is
- * moved forward, nobody sleeps) with exactly one refresh for several requests at once, and signs out.
+ * SameSite cookies flow) with the example shop upstream behind it, it signs in, shows data (the gateway's own
+ * and the shop's), lives through an access-token expiry (the gateway's clock is moved forward, nobody sleeps)
+ * with exactly one refresh for several requests at once, and signs out.
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstreamService, type UpstreamService } from '../../examples/upstream-service.js';
 import { startWebAppServer, type WebAppServer } from '../../examples/web-app/serve.js';
 import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/http/cookies.js';
-import { testConfig } from '../support/config.js';
+import { randomSecret, testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -19,6 +21,7 @@ const PASSWORD = 'correct horse battery staple';
 describe('the web app in a browser, on another origin', () => {
   let gateway: TestGateway;
   let webApp: WebAppServer;
+  let shop: UpstreamService;
   let browser: Browser;
   let page: Page;
   let offsetMs = 0;
@@ -31,9 +34,13 @@ describe('the web app in a browser, on another origin', () => {
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH.`);
     let gatewayUrl = '';
+    const secret = randomSecret();
+    const now = (): number => Date.now() + offsetMs;
+    // The shop verifies identity tokens on the gateway's clock, which this test moves.
+    shop = await startUpstreamService({ gateway: { secret }, audience: 'shop', now });
     // The app's server first: its origin goes into the gateway's ALLOWED_ORIGINS.
-    webApp = await startWebAppServer({ settings: () => ({ gatewayUrl, shop: false }) });
-    gateway = await startGateway({ config: testConfig({ ALLOWED_ORIGINS: webApp.origin }), app: { now: () => Date.now() + offsetMs } });
+    webApp = await startWebAppServer({ settings: () => ({ gatewayUrl, shop: true }) });
+    gateway = await startGateway({ config: testConfig({ ALLOWED_ORIGINS: webApp.origin, JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}` }), app: { now } });
     gatewayUrl = gateway.url;
     await gateway.createUser({ email: EMAIL, password: PASSWORD });
     browser = await chromium.launch({
@@ -56,14 +63,17 @@ describe('the web app in a browser, on another origin', () => {
     await browser?.close();
     await gateway?.stop();
     await webApp?.stop();
+    await shop?.stop();
   });
 
   const panelStates = (): Promise<string[]> => page.locator('#panels .panel').evaluateAll((boxes) => boxes.map((box) => box.getAttribute('data-state') ?? ''));
 
-  it('starts signed out, with no session cookie', async () => {
+  it('starts signed out, showing the shop’s public catalogue through the gateway', async () => {
     await page.goto(`${webApp.origin}/`);
     await expect.poll(() => page.locator('body').getAttribute('data-session'), { timeout: 15_000 }).toBe('signed-out');
     expect(await page.locator('#login-form').isVisible()).toBe(true);
+    await expect.poll(() => page.locator('#products li').count(), { timeout: 15_000 }).toBe(10);
+    expect(await page.locator('#products li').first().innerText()).toBe('Product 1: 10 (3 reviews)');
   }, 30_000);
 
   it('signs in across origins: the gateway’s HttpOnly cookies are stored for it and sent back', async () => {
@@ -72,8 +82,11 @@ describe('the web app in a browser, on another origin', () => {
     await page.click('#login');
     await expect.poll(() => page.locator('body').getAttribute('data-session'), { timeout: 15_000 }).toBe('signed-in');
     expect(await page.locator('#who').innerText()).toBe(EMAIL);
-    await expect.poll(panelStates, { timeout: 15_000 }).toEqual(['ok', 'ok', 'ok']);
+    await expect.poll(panelStates, { timeout: 15_000 }).toEqual(['ok', 'ok', 'ok', 'ok']);
     expect(await page.locator('#panel-me').innerText()).toContain(EMAIL);
+    // The shop's @authorized field, answered with this user's own orders: the identity reached it.
+    const userId = JSON.parse((await page.locator('#panel-me').innerText()).replace(/^Me: /, '')).me.id as string;
+    expect(await page.locator('#panel-orders').innerText()).toContain(`${userId}-o1`);
 
     const cookies = await page.context().cookies(`${gateway.url}/graphql/auth`);
     const byName = new Map(cookies.map((cookie) => [cookie.name, cookie]));
@@ -89,9 +102,10 @@ describe('the web app in a browser, on another origin', () => {
     const ttl = gateway.config.tokens.accessTokenTtlSeconds + gateway.config.tokens.clockToleranceSeconds;
     offsetMs += (ttl + 10) * 1000;
     // The browser still holds the access cookie (its Max-Age runs on the browser's clock): the gateway now
-    // finds the token expired and says TOKEN_EXPIRED to each of the three panels' queries.
+    // finds the token expired and says TOKEN_EXPIRED to each of the four panels' queries (the gateway's own
+    // fields and the shop's alike).
     await page.click('#reload');
-    await expect.poll(panelStates, { timeout: 15_000 }).toEqual(['ok', 'ok', 'ok']);
+    await expect.poll(panelStates, { timeout: 15_000 }).toEqual(['ok', 'ok', 'ok', 'ok']);
     expect(await page.locator('#panel-me').innerText()).toContain(EMAIL);
     expect(authCalls).toEqual(['Login', 'Refresh']);
     expect(await storedRefreshTokens()).toBe(2);
@@ -103,7 +117,7 @@ describe('the web app in a browser, on another origin', () => {
     offsetMs += (ttl + 10) * 1000;
     await page.click('#reload');
     await expect.poll(() => page.locator('#status').innerText(), { timeout: 15_000 }).toMatch(/Refreshes so far: 2\./);
-    await expect.poll(panelStates, { timeout: 15_000 }).toEqual(['ok', 'ok', 'ok']);
+    await expect.poll(panelStates, { timeout: 15_000 }).toEqual(['ok', 'ok', 'ok', 'ok']);
     expect(authCalls).toEqual(['Login', 'Refresh', 'Refresh']);
   }, 60_000);
 
