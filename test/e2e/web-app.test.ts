@@ -40,7 +40,9 @@ describe('the web app in a browser, on another origin', () => {
     shop = await startUpstreamService({ gateway: { secret }, audience: 'shop', now });
     // The app's server first: its origin goes into the gateway's ALLOWED_ORIGINS.
     webApp = await startWebAppServer({ settings: () => ({ gatewayUrl, shop: true }) });
-    gateway = await startGateway({ config: testConfig({ ALLOWED_ORIGINS: webApp.origin, JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}` }), app: { now } });
+    // The same app under the name localhost too: another site than the gateway's 127.0.0.1 (see the last test).
+    const otherSite = webApp.origin.replace('127.0.0.1', 'localhost');
+    gateway = await startGateway({ config: testConfig({ ALLOWED_ORIGINS: `${webApp.origin},${otherSite}`, JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}` }), app: { now } });
     gatewayUrl = gateway.url;
     await gateway.createUser({ email: EMAIL, password: PASSWORD });
     browser = await chromium.launch({
@@ -137,5 +139,22 @@ describe('the web app in a browser, on another origin', () => {
     }, gateway.url);
     expect(after.code).toBe('UNAUTHENTICATED');
     expect(consoleErrors).toEqual([]);
+  }, 30_000);
+
+  it('keeps no session when served from another site (localhost vs the gateway at 127.0.0.1), and says so', async () => {
+    // CORS allows the origin, and the login itself succeeds; but the browser does not store SameSite cookies
+    // from a cross-site fetch response, so the next request is a guest's.
+    const other = await (await browser.newContext()).newPage();
+    try {
+      await other.goto(`${webApp.origin.replace('127.0.0.1', 'localhost')}/`);
+      await expect.poll(() => other.locator('body').getAttribute('data-session'), { timeout: 15_000 }).toBe('signed-out');
+      await other.fill('#email', EMAIL);
+      await other.fill('#password', PASSWORD);
+      await other.click('#login');
+      await expect.poll(() => other.locator('#status').innerText(), { timeout: 15_000 }).toContain('the browser kept no session cookie');
+      expect(await other.context().cookies(gateway.url)).toEqual([]);
+    } finally {
+      await other.close();
+    }
   }, 30_000);
 });

@@ -133,7 +133,9 @@ async function main(): Promise<void> {
         return;
       }
       element<HTMLInputElement>('password').value = '';
-      await showSignedIn();
+      // Signed in, yet `me` refused: the browser did not keep (or send) the session cookies, which happens
+      // when this app and the gateway are on different sites (e.g. localhost and 127.0.0.1).
+      if (!(await showSignedIn())) showSignedOut('Signed in, but the browser kept no session cookie: serve this app from the same site as the gateway.');
     });
   });
 
