@@ -121,7 +121,7 @@ function classify(name: string, result: ExecutionResult): ExecutionResult {
   // with one of its own codes and no data.
   const transport = result.data == null && result.errors.find((error) => TRANSPORT_CODES.has(error.extensions?.['code']));
   if (failure || transport) {
-    const original = (failure && failureOf(failure)) ?? new UpstreamFailure(name, 'not-graphql', `the answer could not be read (${transport ? transport.message.slice(0, 80) : ''})`);
+    const original = (failure && failureOf(failure)) ?? new UpstreamFailure(name, 'not-graphql', `the answer could not be read (${transport ? String(transport.extensions['code']) : 'no code'})`);
     return { errors: [new GraphQLError(original.message, { originalError: original })] };
   }
   return {

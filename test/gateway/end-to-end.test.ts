@@ -220,6 +220,15 @@ describe('gateway in front of upstreams', () => {
     });
   });
 
+  describe('connections', () => {
+    it('reuses one kept-alive connection to the upstream for consecutive requests', async () => {
+      for (let i = 0; i < 3; i++) await send(gateway.url, '{ products { id } }');
+      const ports = new Set(shop.operations().map((request) => request.remotePort));
+      expect(shop.operations()).toHaveLength(3);
+      expect(ports.size).toBe(1);
+    });
+  });
+
   describe('several sources in one operation', () => {
     it("answers two upstreams and the gateway's own field side by side", async () => {
       const answer = await send(gateway.url, '{ products { id } posts { title } me { email } }', { token: user });

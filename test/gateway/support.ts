@@ -8,6 +8,8 @@ import { defaultFieldResolver, execute, isObjectType, parse, validate, type Grap
 export type UpstreamBehaviour = 'ok' | 'slow' | '5xx' | 'html';
 
 export interface ReceivedRequest {
+  /** The gateway's end of the connection: the same port on two requests means a reused (kept-alive) connection. */
+  readonly remotePort: number | undefined;
   readonly headers: IncomingHttpHeaders;
   readonly body: Record<string, unknown>;
 }
@@ -172,7 +174,7 @@ export async function startUpstream(options: { sdl?: string; service?: boolean; 
     req.on('end', () => {
       void (async () => {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-        requests.push({ headers: req.headers, body });
+        requests.push({ remotePort: req.socket.remotePort, headers: req.headers, body });
         const loading = /_service|__schema/.test(String(body['query']));
         if (!loading && upstream.behaviour === '5xx') {
           res.writeHead(502, { 'content-type': 'application/json' }).end('{"errors":[{"message":"bad gateway"}]}');
