@@ -13,6 +13,7 @@ import { startWebAppServer, type WebAppServer } from '../../examples/web-app/ser
 import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/http/cookies.js';
 import { randomSecret, testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { eventually } from '../gateway/support.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const EMAIL = 'ada@example.com';
@@ -44,6 +45,8 @@ describe('the web app in a browser, on another origin', () => {
     const otherSite = webApp.origin.replace('127.0.0.1', 'localhost');
     gateway = await startGateway({ config: testConfig({ ALLOWED_ORIGINS: `${webApp.origin},${otherSite}`, JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}` }), app: { now } });
     gatewayUrl = gateway.url;
+    // /readyz answers 200 once the shop's schema has loaded.
+    await eventually(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 30_000);
     await gateway.createUser({ email: EMAIL, password: PASSWORD });
     browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -14,7 +14,7 @@ import { TokenRejection } from '../../src/errors.js';
 import { IdentityError, verifyIdentity, type GatewayKeys, type Identity } from '../../src/upstream/index.js';
 import { randomSecret, testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { codesByPath, send, signIn } from '../gateway/support.js';
+import { codesByPath, eventually, send, signIn } from '../gateway/support.js';
 import { expectRefused } from '../keys/support.js';
 import { close, listen } from './support.js';
 
@@ -87,6 +87,8 @@ describe.each(cases)('identity tokens the real $name gateway sends upstream', ({
     audit = await startAudit(() => keys(secret, gatewayUrl));
     gateway = await startGateway({ config: testConfig({ ...env(secret), UPSTREAMS: `shop=${shop.url},audit=${audit.url}` }) });
     gatewayUrl = gateway.url;
+    // /readyz answers 200 once every upstream's schema has loaded (a slow machine may need a retry or two).
+    await eventually(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 30_000);
     const create = gateway.createUser.bind(gateway);
     [user, admin] = await Promise.all([signIn(gateway.url, create, 'user@example.com', ['USER']), signIn(gateway.url, create, 'admin@example.com', ['ADMIN'])]);
   }, 60_000);
