@@ -32,7 +32,9 @@ const REQUEST_ERROR_CODES: ReadonlySet<unknown> = new Set([
 export function createFormatError(logger: Logger, options: FormatErrorOptions = {}): (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError {
   const passed = new Set(options.upstreamErrorCodesPassed ?? []);
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const original = unwrapResolverError(error);
+    const unwrapped = unwrapResolverError(error);
+    // Apollo unwraps only errors with a path; a gateway error raised for a whole operation has none.
+    const original = !isGatewayError(unwrapped) && error instanceof GraphQLError && isGatewayError(error.originalError) ? error.originalError : unwrapped;
     const where = { ...(formatted.locations && { locations: formatted.locations }), ...(formatted.path && { path: formatted.path }) };
     const upstream = upstreamOriginal(error);
     if (upstream instanceof UpstreamError) {

@@ -160,10 +160,9 @@ export function createUpstreamRegistry(options: RegistryOptions): UpstreamRegist
       const problems: string[] = [];
       await Promise.all(
         states.map(async (state) => {
+          let loaded: { text: string; source: SchemaSource };
           try {
-            const { text, source } = await loadText(state);
-            state.loaded = candidate(state, text, source);
-            noteIntrospection(state, source);
+            loaded = await loadText(state);
           } catch (error) {
             if (state.config.schemaFile) problems.push((error as Error).message);
             else {
@@ -172,6 +171,15 @@ export function createUpstreamRegistry(options: RegistryOptions): UpstreamRegist
                 `upstream ${state.config.name} is not available yet; the gateway serves without it and keeps trying`,
               );
             }
+            return;
+          }
+          // An SDL that was read but does not build is a problem with what the gateway was pointed at, file or
+          // served: refused now, like a collision, rather than retried forever.
+          try {
+            state.loaded = candidate(state, loaded.text, loaded.source);
+            noteIntrospection(state, loaded.source);
+          } catch (error) {
+            problems.push((error as Error).message);
           }
         }),
       );

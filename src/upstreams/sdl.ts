@@ -7,6 +7,8 @@ import {
   Kind,
   parse,
   printSchema,
+  specifiedDirectives,
+  visit,
   type DefinitionNode,
   type DocumentNode,
   type GraphQLSchema,
@@ -59,6 +61,33 @@ export async function fetchUpstreamSdl(executor: Executor): Promise<UpstreamSdl>
   return { text: printSchema(buildClientSchema(introspection.data)), source: 'introspection' };
 }
 
+const KNOWN_DIRECTIVES = new Set([...specifiedDirectives.map((directive) => directive.name), ...Object.keys(DIRECTIVE_DEFINITIONS)]);
+
+/**
+ * What a federation subgraph's `_service` SDL needs before it builds as a plain schema: usages of directives it
+ * neither declares nor the gateway knows (`@key`, `@link`, `@shareable` …) are dropped, a `extend schema` left
+ * without operation types is dropped, and a type only ever extended (federation 1's `extend type Query`) becomes
+ * its definition. None of these mean anything to the gateway, which reads only @authorized and @public.
+ */
+function forGateway(document: DocumentNode): DocumentNode {
+  const declared = new Set(document.definitions.flatMap((definition) => (definition.kind === Kind.DIRECTIVE_DEFINITION ? [definition.name.value] : [])));
+  const defined = new Set(document.definitions.flatMap((definition) => ('name' in definition && definition.name && !definition.kind.endsWith('Extension') ? [definition.name.value] : [])));
+  const stripped = visit(document, {
+    Directive: (node) => (KNOWN_DIRECTIVES.has(node.name.value) || declared.has(node.name.value) ? undefined : null),
+  });
+  const definitions: DefinitionNode[] = [];
+  for (const definition of stripped.definitions) {
+    if (definition.kind === Kind.SCHEMA_EXTENSION && !definition.operationTypes?.length) continue;
+    if (definition.kind === Kind.OBJECT_TYPE_EXTENSION && !defined.has(definition.name.value)) {
+      defined.add(definition.name.value);
+      definitions.push({ ...definition, kind: Kind.OBJECT_TYPE_DEFINITION });
+      continue;
+    }
+    definitions.push(definition);
+  }
+  return { ...stripped, definitions };
+}
+
 /**
  * Parses and builds an upstream's schema, declaring @authorized and @public when the SDL uses them without
  * declaring them. Throws an Error naming `where` (the variable and file, or the upstream) when it does not parse
@@ -66,11 +95,13 @@ export async function fetchUpstreamSdl(executor: Executor): Promise<UpstreamSdl>
  */
 export function buildUpstreamSchema(where: string, text: string): { document: DocumentNode; schema: GraphQLSchema } {
   let document: DocumentNode;
+
   try {
     document = parse(text);
   } catch (error) {
     throw new Error(`${where}: the SDL does not parse (${(error as Error).message}); fix the SDL`);
   }
+  document = forGateway(document);
   const declared = new Set(document.definitions.flatMap((definition) => (definition.kind === Kind.DIRECTIVE_DEFINITION ? [definition.name.value] : [])));
   const added: DefinitionNode[] = [];
   for (const [name, definition] of Object.entries(DIRECTIVE_DEFINITIONS)) {

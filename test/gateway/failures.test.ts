@@ -30,8 +30,8 @@ describe('upstream failures', () => {
     shop.behaviour = 'ok';
   });
 
-  for (const behaviour of ['5xx', 'html', 'slow'] as const) {
-    it(`answers UPSTREAM_UNAVAILABLE at the upstream's fields when it ${behaviour === 'slow' ? 'times out' : `answers ${behaviour}`}, the rest intact`, async () => {
+  for (const behaviour of ['5xx', 'html', 'slow', 'stalled-body'] as const) {
+    it(`answers UPSTREAM_UNAVAILABLE at the upstream's fields when it ${behaviour === 'slow' ? 'times out' : behaviour === 'stalled-body' ? 'stalls in the middle of its body' : `answers ${behaviour}`}, the rest intact`, async () => {
       shop.behaviour = behaviour;
       const started = performance.now();
       const answer = await send(gateway.url, '{ products { id } product(id: "p1") { name } posts { title } }');

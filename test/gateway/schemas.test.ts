@@ -55,6 +55,22 @@ describe('where an upstream schema comes from', () => {
     });
   });
 
+  it("builds a federation subgraph's _service SDL: unknown directives dropped, extended root types defined", async () => {
+    const federated = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+extend type Query {
+  products: [Product!]! @public
+  adminReport: String @authorized(roles: ["ADMIN"])
+}
+type Product @key(fields: "id") { id: ID! name: String! @shareable }
+`;
+    const shop = await upstream({ service: true, advertisedSdl: federated });
+    const gateway = await gatewayWith({ UPSTREAMS: `shop=${shop.url}` });
+    expect((await send(gateway.url, '{ products { id name } }')).body.data).toEqual({
+      products: [1, 2, 3].map((n) => ({ id: `p${n}`, name: `Product ${n}` })),
+    });
+    expect(codesByPath(await send(gateway.url, '{ adminReport }'))).toEqual({ adminReport: 'UNAUTHENTICATED' });
+  });
+
   it('falls back to introspection, where every root field needs a signed-in user (no directives survive), and says so once', async () => {
     const shop = await upstream({ service: false });
     const lines: string[] = [];

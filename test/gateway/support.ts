@@ -5,7 +5,7 @@ import type { IResolvers } from '@graphql-tools/utils';
 import { defaultFieldResolver, execute, isObjectType, parse, validate, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 
 /** How the test upstream answers: as a GraphQL server, or as a broken one. */
-export type UpstreamBehaviour = 'ok' | 'slow' | '5xx' | 'html';
+export type UpstreamBehaviour = 'ok' | 'slow' | 'stalled-body' | '5xx' | 'html';
 
 export interface ReceivedRequest {
   /** The gateway's end of the connection: the same port on two requests means a reused (kept-alive) connection. */
@@ -123,7 +123,9 @@ extend type Query { _service: _Service! }
  * A real GraphQL server over node:http and graphql-js, on a free loopback port. It answers `{ _service { sdl } }`
  * when `service` is true (else only introspection), counts every field it resolves and records every request.
  */
-export async function startUpstream(options: { sdl?: string; service?: boolean; resolvers?: IResolvers; slowMs?: number } = {}): Promise<TestUpstream> {
+export async function startUpstream(
+  options: { sdl?: string; service?: boolean; resolvers?: IResolvers; slowMs?: number; /** What `_service` answers, if not `sdl`. */ advertisedSdl?: string } = {},
+): Promise<TestUpstream> {
   let sdl = options.sdl ?? SHOP_SDL;
   const resolvers = options.resolvers ?? SHOP_RESOLVERS;
   const resolved = new Map<string, number>();
@@ -132,7 +134,7 @@ export async function startUpstream(options: { sdl?: string; service?: boolean; 
   const build = (): void => {
     schema = makeExecutableSchema({
       typeDefs: options.service ? [sdl, SERVICE_EXTENSION] : sdl,
-      resolvers: options.service ? { ...resolvers, Query: { ...(resolvers['Query'] as object), _service: () => ({ sdl }) } } : resolvers,
+      resolvers: options.service ? { ...resolvers, Query: { ...(resolvers['Query'] as object), _service: () => ({ sdl: options.advertisedSdl ?? sdl }) } } : resolvers,
     });
     // Every field counts what it resolves, with its own resolver or the default one.
     for (const type of Object.values(schema.getTypeMap())) {
@@ -182,6 +184,13 @@ export async function startUpstream(options: { sdl?: string; service?: boolean; 
         }
         if (!loading && upstream.behaviour === 'html') {
           res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Login page</body></html>');
+          return;
+        }
+        if (!loading && upstream.behaviour === 'stalled-body') {
+          // Headers at once, then half a body, then nothing: only a timeout on the whole call ends it.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('{"data":{"product":');
+          setTimeout(() => res.end('null}}'), options.slowMs ?? 1500).unref();
           return;
         }
         if (!loading && upstream.behaviour === 'slow') await new Promise((resolve) => setTimeout(resolve, options.slowMs ?? 1500));
