@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   cleanups.push(() => upstream.stop());
   // Schema polling off: a poll during a run would be measured as gateway work that no request caused.
   const fronting = await launch({ name: 'gateway', mongodbUri: database.uriFor('gateway'), secrets, env: { UPSTREAMS: `shop=${upstream.url}`, UPSTREAM_SCHEMA_POLL_SECONDS: '0' } });
-  const gateway = await measureGateway({ upstream, gateway: fronting, secrets, options, problems });
+  const gateway = await measureGateway({ upstream, gateway: fronting, options, problems });
   await Promise.all([fronting.stop(), upstream.stop()]);
 
   const figures = { cacheOn: overheadOn, cacheOff: overheadOff, background, login, refresh, reach, memory, gateway };

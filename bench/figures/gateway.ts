@@ -1,5 +1,5 @@
 import { JSON_HEADERS, loginForAccessCookie, signUp } from '../client.js';
-import type { GatewayProcess, GatewaySecrets } from '../gateway.js';
+import type { GatewayProcess } from '../gateway.js';
 import { checkRun, isCleanData, runLoad, sampleBodies, type LoadRun, type LoadSpec } from '../load.js';
 import type { BenchOptions } from '../options.js';
 import type { Problems } from '../problems.js';
@@ -54,7 +54,6 @@ export async function waitUntilReady(origin: string, timeoutMs = 60_000): Promis
 export async function measureGateway(input: {
   upstream: UpstreamProcess;
   gateway: GatewayProcess;
-  secrets: GatewaySecrets;
   options: BenchOptions;
   problems: Problems;
 }): Promise<GatewayFigure> {
