@@ -2,13 +2,14 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { MIN_SECRET_BYTES, parseSecret, Secret } from '../config/secret.js';
+import { IDENTITY_TOKEN_TTL_SECONDS, IDENTITY_TOKEN_TYPE } from '../tokens/identity-token.js';
 import { createHmacKey, type SigningKey } from '../tokens/keys.js';
 import { IdentityError, IdentityErrorCode } from './identity-error.js';
 
-/** The `typ` header of an identity token; an access token says `at+jwt` and never passes here. */
-export const IDENTITY_TOKEN_TYPE = 'identity+jwt';
+/** The `typ` header of an identity token (the gateway's own constant); an access token says `at+jwt` and never passes here. */
+export { IDENTITY_TOKEN_TYPE };
 /** The longest an identity token may live (`exp − iat`), in seconds. A longer-lived one is refused even if signed. */
-export const MAX_IDENTITY_TOKEN_SECONDS = 60;
+export const MAX_IDENTITY_TOKEN_SECONDS = IDENTITY_TOKEN_TTL_SECONDS;
 /** What the gateway signs identity tokens with when it publishes a JWKS. HS256 never comes from a JWKS. */
 export const ASYMMETRIC_ALGORITHMS = ['EdDSA', 'ES256', 'RS256', 'PS256'] as const;
 
