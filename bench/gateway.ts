@@ -38,6 +38,12 @@ export function markGatewaysStopping(): void {
   allStopping = true;
 }
 
+/** Another child of the bench (the example upstream) that must not outlive it either. */
+export function trackChild(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+
 /** Last resort, on process exit: no gateway outlives the bench. */
 export function killGatewaysNow(): void {
   for (const child of children) child.kill('SIGKILL');
@@ -119,7 +125,7 @@ export async function startGateway(options: {
   };
 }
 
-function linesOf(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+export function linesOf(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
   let pending = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {

@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { loginForAccessCookie, signUpUsers, type Credentials } from './client.js';
 import { openBenchDatabase } from './database.js';
 import { measureOverhead } from './figures/auth-overhead.js';
+import { measureGateway } from './figures/gateway.js';
 import { LOGIN_CONNECTIONS, measureLogin } from './figures/login.js';
 import { measureMemory } from './figures/memory.js';
 import { measureReach } from './figures/reach.js';
@@ -17,6 +18,7 @@ import { commandDelta, scrapeMetrics } from './metrics.js';
 import { parseOptions } from './options.js';
 import { Problems } from './problems.js';
 import { buildReport, describeMachine, describeSource, renderTable } from './report.js';
+import { startUpstream } from './upstream.js';
 
 /** Undone in reverse order on every way out: gateways stopped, databases dropped, embedded server stopped. */
 const cleanups: Array<() => Promise<void>> = [];
@@ -81,8 +83,15 @@ async function main(): Promise<void> {
   await Promise.all([cacheOn.stop(), cacheOff.stop()]);
   log(`6. memory with ${options.seededRevocations.toLocaleString('en-US')} revocations`);
   const memory = await measureMemory({ database, secrets, count: options.seededRevocations, launch, problems });
+  log('7. the gateway in front of the example upstream');
+  const upstream = await startUpstream({ secrets });
+  cleanups.push(() => upstream.stop());
+  // Schema polling off: a poll during a run would be measured as gateway work that no request caused.
+  const fronting = await launch({ name: 'gateway', mongodbUri: database.uriFor('gateway'), secrets, env: { UPSTREAMS: `shop=${upstream.url}`, UPSTREAM_SCHEMA_POLL_SECONDS: '0' } });
+  const gateway = await measureGateway({ upstream, gateway: fronting, options, problems });
+  await Promise.all([fronting.stop(), upstream.stop()]);
 
-  const figures = { cacheOn: overheadOn, cacheOff: overheadOff, background, login, refresh, reach, memory };
+  const figures = { cacheOn: overheadOn, cacheOff: overheadOff, background, login, refresh, reach, memory, gateway };
   const { rows, goals } = buildReport(figures);
   const machine = describeMachine();
   const table = renderTable(rows);

@@ -133,3 +133,17 @@ export function publicMessage(code: ErrorCode): string {
 export function isGatewayError(error: unknown): error is GatewayError {
   return error instanceof GatewayError;
 }
+
+/**
+ * Codes of `IdentityError`, thrown by the published verifier `portcullis/upstream` (`verifyIdentity`) in an
+ * upstream service, never by the gateway itself. Stable like the codes above.
+ */
+export const IdentityErrorCode = {
+  /** Forged, tampered, for another audience or issuer, of another type (an access token), too long-lived, malformed. */
+  IDENTITY_INVALID: 'IDENTITY_INVALID',
+  /** A genuine identity token past its `exp`: the gateway re-signs on the next request, so a retry through it works. */
+  IDENTITY_EXPIRED: 'IDENTITY_EXPIRED',
+  /** The gateway's JWKS could not be fetched or read: not the caller's fault; answer 503 and retry. */
+  IDENTITY_KEYS_UNAVAILABLE: 'IDENTITY_KEYS_UNAVAILABLE',
+} as const;
+export type IdentityErrorCode = (typeof IdentityErrorCode)[keyof typeof IdentityErrorCode];

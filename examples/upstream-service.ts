@@ -1,0 +1,265 @@
+/**
+ * A small API behind the gateway (a shop), as a team would write it: Apollo Server 5, an SDL that says who may
+ * see what with `@authorized` / `@public` (the gateway enforces it at the edge), and resolvers that trust only
+ * the identity the gateway signs for this upstream, verified with `portcullis/upstream`.
+ *
+ *   # a gateway with key pairs (JWT_ALGORITHM=EdDSA …): the verifier fetches its JWKS
+ *   GATEWAY_URL=http://127.0.0.1:4000 PORT=4001 npx tsx examples/upstream-service.ts
+ *   # an HS256 gateway: give the upstream the same JWT_SECRET
+ *   JWT_SECRET=… PORT=4001 npx tsx examples/upstream-service.ts
+ *   # then start the gateway with UPSTREAMS=shop=http://127.0.0.1:4001/graphql
+ *
+ * Options: --port N (or PORT), UPSTREAM_NAME (its name in UPSTREAMS, default shop), JWT_ISSUER (default portcullis).
+ */
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { startStandaloneServer } from '@apollo/server/standalone';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { GraphQLError } from 'graphql';
+import { IdentityError, IdentityErrorCode, verifyIdentity, type GatewayKeys, type Identity } from '../src/upstream/index.js';
+
+/** What the gateway reads (`{ _service { sdl } }`): the directives are the access rules, deny by default. */
+export const UPSTREAM_SDL = /* GraphQL */ `
+directive @authorized(roles: [String!]) on FIELD_DEFINITION | OBJECT
+directive @public on FIELD_DEFINITION
+
+type Query {
+  "The catalogue: anyone, signed in or not."
+  products(first: Int = 10): [Product!]! @public
+  product(id: ID!): Product @public
+  "Products and reviews matching a text: a union."
+  search(text: String!): [SearchResult!]! @public
+  "The caller's own orders."
+  orders: [Order!]! @authorized
+  "Administrators only."
+  salesReport: SalesReport! @authorized(roles: ["ADMIN"])
+}
+
+type Mutation {
+  placeOrder(productId: ID!, quantity: Int!): Order! @authorized
+}
+
+interface Node {
+  id: ID!
+}
+
+type Product implements Node {
+  id: ID!
+  name: String!
+  price: Float!
+  "What the shop pays: administrators only."
+  cost: Float @authorized(roles: ["ADMIN"])
+  reviews: [Review!]!
+}
+
+type Review implements Node {
+  id: ID!
+  rating: Int!
+  text: String!
+}
+
+union SearchResult = Product | Review
+
+"Every field that returns an Order needs a signed-in user."
+type Order implements Node @authorized {
+  id: ID!
+  userId: ID!
+  items: [OrderItem!]!
+  total: Float!
+}
+
+type OrderItem {
+  product: Product!
+  quantity: Int!
+}
+
+type SalesReport @authorized(roles: ["ADMIN"]) {
+  orders: Int!
+  revenue: Float!
+}
+`;
+
+/** Not part of the SDL above: it describes the service, not the API, as in Apollo Federation subgraphs. */
+const SERVICE_SDL = /* GraphQL */ `
+type _Service {
+  sdl: String!
+}
+extend type Query {
+  _service: _Service!
+}
+`;
+
+interface Product {
+  readonly id: string;
+  readonly name: string;
+  readonly price: number;
+  readonly cost: number;
+  readonly reviews: ReadonlyArray<{ readonly id: string; readonly rating: number; readonly text: string }>;
+}
+
+interface Order {
+  readonly id: string;
+  readonly userId: string;
+  readonly items: ReadonlyArray<{ readonly product: Product; readonly quantity: number }>;
+  readonly total: number;
+}
+
+export interface UpstreamContext {
+  /** Null for a guest: the gateway sends no Authorization header then. */
+  readonly identity: Identity | null;
+}
+
+const PRODUCTS: readonly Product[] = Array.from({ length: 10 }, (_, i): Product => ({
+  id: `p${i + 1}`,
+  name: `Product ${i + 1}`,
+  price: 10 + i,
+  cost: 6 + i,
+  reviews: Array.from({ length: 3 }, (__, j) => ({ id: `p${i + 1}-r${j + 1}`, rating: 1 + ((i + j) % 5), text: `Review ${j + 1} of product ${i + 1}` })),
+}));
+
+/** Defense in depth: the gateway already decided, but a request that reaches here without it is refused too. */
+function requireIdentity(context: UpstreamContext, role?: string): Identity {
+  if (!context.identity) throw new GraphQLError('You must be signed in to do this.', { extensions: { code: 'UNAUTHENTICATED' } });
+  if (role !== undefined && !context.identity.roles.includes(role)) throw new GraphQLError('You are not allowed to do this.', { extensions: { code: 'FORBIDDEN' } });
+  return context.identity;
+}
+
+export interface UpstreamService {
+  /** http://127.0.0.1:PORT/graphql */
+  readonly url: string;
+  readonly port: number;
+  /** How often each guarded or root field was resolved: tests check that denied fields never got here. */
+  readonly resolved: Map<string, number>;
+  stop(): Promise<void>;
+}
+
+export async function startUpstreamService(options: {
+  port?: number;
+  /**
+   * The gateway's base URL (key pairs, via its JWKS) or { secret: its JWT_SECRET } (HS256). A function is asked
+   * on each request: for a test that starts this upstream before the gateway whose URL it will need.
+   */
+  gateway: GatewayKeys | (() => GatewayKeys);
+  /** This upstream's name in the gateway's UPSTREAMS. */
+  audience?: string;
+  issuer?: string;
+  /** Tests inject the gateway's clock. */
+  now?: () => number;
+}): Promise<UpstreamService> {
+  const audience = options.audience ?? 'shop';
+  const resolved = new Map<string, number>();
+  const count = (field: string): void => {
+    resolved.set(field, (resolved.get(field) ?? 0) + 1);
+  };
+  const orders = new Map<string, Order[]>();
+  const ordersOf = (userId: string): Order[] => {
+    let list = orders.get(userId);
+    if (!list) {
+      // Two orders per user at first sight, so a new account has something to show.
+      list = [1, 2].map((n) => {
+        const product = PRODUCTS[n] as Product;
+        return { id: `${userId}-o${n}`, userId, items: [{ product, quantity: n }], total: product.price * n };
+      });
+      orders.set(userId, list);
+    }
+    return list;
+  };
+
+  const schema = makeExecutableSchema<UpstreamContext>({
+    typeDefs: [UPSTREAM_SDL, SERVICE_SDL],
+    resolvers: {
+      Query: {
+        products: (_: unknown, args: { first?: number | null }) => (count('Query.products'), PRODUCTS.slice(0, Math.max(0, args.first ?? 10))),
+        product: (_: unknown, args: { id: string }) => (count('Query.product'), PRODUCTS.find((product) => product.id === args.id) ?? null),
+        search: (_: unknown, args: { text: string }) => {
+          count('Query.search');
+          const text = args.text.toLowerCase();
+          return [...PRODUCTS.filter((p) => p.name.toLowerCase().includes(text)), ...PRODUCTS.flatMap((p) => p.reviews).filter((r) => r.text.toLowerCase().includes(text))];
+        },
+        orders: (_: unknown, __: unknown, context: UpstreamContext) => (count('Query.orders'), ordersOf(requireIdentity(context).userId)),
+        salesReport: (_: unknown, __: unknown, context: UpstreamContext) => {
+          count('Query.salesReport');
+          requireIdentity(context, 'ADMIN');
+          const all = [...orders.values()].flat();
+          return { orders: all.length, revenue: all.reduce((sum, order) => sum + order.total, 0) };
+        },
+        _service: () => ({ sdl: UPSTREAM_SDL }),
+      },
+      Mutation: {
+        placeOrder: (_: unknown, args: { productId: string; quantity: number }, context: UpstreamContext) => {
+          count('Mutation.placeOrder');
+          const { userId } = requireIdentity(context);
+          const product = PRODUCTS.find((p) => p.id === args.productId);
+          if (!product) throw new GraphQLError('No such product.', { extensions: { code: 'NOT_FOUND' } });
+          if (!Number.isInteger(args.quantity) || args.quantity < 1 || args.quantity > 100) {
+            throw new GraphQLError('quantity must be from 1 to 100.', { extensions: { code: 'BAD_USER_INPUT' } });
+          }
+          const list = ordersOf(userId);
+          const order: Order = { id: `${userId}-o${list.length + 1}`, userId, items: [{ product, quantity: args.quantity }], total: product.price * args.quantity };
+          list.push(order);
+          return order;
+        },
+      },
+      Product: {
+        cost: (product: Product, _: unknown, context: UpstreamContext) => (count('Product.cost'), requireIdentity(context, 'ADMIN'), product.cost),
+      },
+      SearchResult: {
+        __resolveType: (value: Product | Product['reviews'][number]) => ('price' in value ? 'Product' : 'Review'),
+      },
+      Node: {
+        __resolveType: (value: { id: string; price?: number; rating?: number; userId?: string }) =>
+          value.price !== undefined ? 'Product' : value.rating !== undefined ? 'Review' : 'Order',
+      },
+    },
+  });
+
+  const server = new ApolloServer<UpstreamContext>({
+    schema,
+    // `_service` makes Apollo Server take this for a federation subgraph and offer inline traces; not wanted here.
+    plugins: [ApolloServerPluginInlineTraceDisabled()],
+    includeStacktraceInErrorResponses: false,
+  });
+  const { url } = await startStandaloneServer(server, {
+    listen: { port: options.port ?? 0, host: '127.0.0.1' },
+    context: async ({ req }): Promise<UpstreamContext> => {
+      try {
+        const gateway = typeof options.gateway === 'function' ? options.gateway() : options.gateway;
+        return { identity: await verifyIdentity(req, { gateway, audience, ...(options.issuer !== undefined && { issuer: options.issuer }), ...(options.now && { now: options.now }) }) };
+      } catch (error) {
+        if (!(error instanceof IdentityError)) throw error;
+        // The gateway's keys out of reach is not the caller's fault: 503, which the gateway reports as
+        // UPSTREAM_UNAVAILABLE. Anything else about the token is a refusal, with its code for the logs.
+        const unavailable = error.code === IdentityErrorCode.IDENTITY_KEYS_UNAVAILABLE;
+        throw new GraphQLError(error.message, {
+          extensions: { code: unavailable ? 'SERVICE_UNAVAILABLE' : 'UNAUTHENTICATED', reason: error.code, http: { status: unavailable ? 503 : 401 } },
+        });
+      }
+    },
+  });
+  const port = Number(new URL(url).port);
+  return { url: `http://127.0.0.1:${port}/graphql`, port, resolved, stop: () => server.stop() };
+}
+
+/** `--port N` or PORT; nothing else on the command line. */
+function portFromArgs(argv: readonly string[]): number {
+  const at = argv.indexOf('--port');
+  const text = at >= 0 ? argv[at + 1] : process.env['PORT'];
+  const port = Number(text ?? 4001);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`The port must be a whole number from 0 to 65535, got ${String(text)}.`);
+  return port;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const secret = process.env['JWT_SECRET'];
+  const gateway: GatewayKeys = secret ? { secret } : (process.env['GATEWAY_URL'] ?? 'http://127.0.0.1:4000');
+  const service = await startUpstreamService({
+    port: portFromArgs(process.argv.slice(2)),
+    gateway,
+    audience: process.env['UPSTREAM_NAME'] ?? 'shop',
+    issuer: process.env['JWT_ISSUER'] ?? 'portcullis',
+  });
+  console.log(`upstream service on ${service.url} (verifying identity tokens ${secret ? 'with JWT_SECRET' : `from ${String(gateway)}`})`);
+  const stop = (): void => void service.stop().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
