@@ -35,7 +35,9 @@ describe('requestPasswordReset and account enumeration', () => {
 
   beforeAll(async () => {
     mailbox = await startMailbox({ replyDelayMs: SMTP_DELAY_MS });
-    gateway = await startMailGateway(mailbox);
+    // A slow server and three pooled connections queue the 16 mails for several seconds; the send timeout counts
+    // the queue too, so it is set well above that here (the timing under test is the answer's, not the send's).
+    gateway = await startMailGateway(mailbox, { env: { MAIL_TIMEOUT_MS: '30000' } });
     for (let round = 0; round < ROUNDS; round++) await gateway.createUser({ email: `known-${round}@example.com`, password: PASSWORD });
     await gateway.createUser({ email: 'throttled@example.com', password: PASSWORD });
   });
