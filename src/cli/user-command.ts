@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { createServices } from '../app.js';
 import type { AdminActor, AuthService } from '../auth/auth-service.js';
-import { parseRole, type Role } from '../auth/roles.js';
+import type { Role } from '../auth/roles.js';
+import { readRoleOptions } from './role-options.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { isGatewayError } from '../errors.js';
 import { createLogger } from '../logger.js';
@@ -67,15 +68,8 @@ export async function runUserCommand(command: UserCommand, argv: readonly string
   }
   // The configured roles (ROLES) decide which --role values exist, so the configuration is read first.
   const config = loadConfig(process.env);
-  const roles: Role[] = [];
-  for (const text of values.role ?? []) {
-    const role = parseRole(text, config.roles);
-    if (!role) {
-      console.error(`Unknown role "${text}": use ${config.roles.join(', ')} (or add it to ROLES).`);
-      return 2;
-    }
-    if (!roles.includes(role)) roles.push(role);
-  }
+  const roles = readRoleOptions(values.role ?? [], config.roles);
+  if (roles === undefined) return 2;
   if (command.takesRoles === 'roles' && roles.length === 0) {
     console.error('At least one --role is required.\n');
     console.error(usage(command));

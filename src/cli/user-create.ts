@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { read } from 'read';
 import { createServices } from '../app.js';
-import { parseRole, type Role } from '../auth/roles.js';
+import { readRoleOptions } from './role-options.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { isGatewayError } from '../errors.js';
 import { createLogger } from '../logger.js';
@@ -44,15 +44,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   // The configured roles (ROLES) decide which --role values exist, so the configuration is read first.
   const config = loadConfig(process.env);
-  const roles: Role[] = [];
-  for (const text of values.role ?? []) {
-    const role = parseRole(text, config.roles);
-    if (!role) {
-      console.error(`Unknown role "${text}": use ${config.roles.join(', ')} (or add it to ROLES).`);
-      return 2;
-    }
-    if (!roles.includes(role)) roles.push(role);
-  }
+  const roles = readRoleOptions(values.role ?? [], config.roles);
+  if (roles === undefined) return 2;
 
   const password = await readPassword();
   // Logs go to stderr, and only errors unless asked for more: stdout carries only the result, for scripts.
