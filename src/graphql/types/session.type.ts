@@ -1,5 +1,5 @@
 import { Field, ID, ObjectType } from 'type-graphql';
-import type { SessionRecord } from '../../stores/sessions.store.js';
+import type { SessionView } from '../../auth/views.js';
 
 @ObjectType({ description: 'A signed-in session: one login and the refresh tokens rotated from it.' })
 export class Session {
@@ -24,7 +24,7 @@ export class Session {
   @Field(() => Boolean, { description: 'True for the session of the access token making this request.' })
   current!: boolean;
 
-  static from(record: SessionRecord, currentSessionId: string): Session {
+  static from(record: SessionView, currentSessionId: string): Session {
     return Object.assign(new Session(), {
       id: record.id,
       createdAt: record.createdAt,

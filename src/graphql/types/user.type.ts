@@ -1,5 +1,5 @@
 import { Field, ID, ObjectType } from 'type-graphql';
-import type { UserRecord } from '../../stores/users.store.js';
+import type { AccountView } from '../../auth/views.js';
 
 /**
  * The public face of a user. A class of its own, separate from the Mongo model, so that no forgotten
@@ -22,7 +22,7 @@ export class User {
   @Field(() => Date)
   createdAt!: Date;
 
-  static from(record: UserRecord): User {
+  static from(record: AccountView): User {
     return Object.assign(new User(), { id: record.id, email: record.email, roles: [...record.roles], disabled: record.disabled, createdAt: record.createdAt });
   }
 }
