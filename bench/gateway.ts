@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_VARIABLES } from '../src/config/config.js';
+import { startMailSink, type MailSink } from './mail-sink.js';
 
 /** A real gateway in a child process, as it would be deployed (NODE_ENV=production, explicit secrets). */
 export interface GatewayProcess {
@@ -49,6 +50,9 @@ export function killGatewaysNow(): void {
   for (const child of children) child.kill('SIGKILL');
 }
 
+/** One sink for every gateway of the run, started with the first; it dies with the bench process. */
+let mailSink: Promise<MailSink> | undefined;
+
 export async function startGateway(options: {
   name: string;
   mongodbUri: string;
@@ -57,6 +61,8 @@ export async function startGateway(options: {
 }): Promise<GatewayProcess> {
   // Only what this run sets: a variable exported in the caller's shell must not change what is measured.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.includes(name)));
+  mailSink ??= startMailSink();
+  const mail = await mailSink;
   const env = {
     ...inherited,
     NODE_ENV: 'production',
@@ -66,6 +72,7 @@ export async function startGateway(options: {
     PORT: '0',
     METRICS_ENABLED: 'true',
     SIGNUP_ENABLED: 'true',
+    ...mail.env,
     // info, not warn: the "listening" line that carries the port is logged at info. Nothing is logged per
     // request at info, so this costs nothing while load runs.
     LOG_LEVEL: 'info',
