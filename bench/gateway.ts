@@ -54,6 +54,8 @@ export async function startGateway(options: {
   mongodbUri: string;
   secrets: GatewaySecrets;
   env?: Readonly<Record<string, string>>;
+  /** Extra node flags, e.g. `--cpu-prof` (the bench's `--cpu-prof DIR`): not allowed in NODE_OPTIONS. */
+  nodeArgs?: readonly string[];
 }): Promise<GatewayProcess> {
   // Only what this run sets: a variable exported in the caller's shell must not change what is measured.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.includes(name)));
@@ -66,13 +68,18 @@ export async function startGateway(options: {
     PORT: '0',
     METRICS_ENABLED: 'true',
     SIGNUP_ENABLED: 'true',
+    // Production refuses sign-up without a mail server. Nothing listens on the discard port: the verification
+    // mail of each signed-up bench user fails fast after the answer (logged), which no figure measures.
+    SMTP_URL: 'smtp://127.0.0.1:9',
+    PUBLIC_URL: 'https://bench.invalid',
+    MAIL_FROM: 'Portcullis bench <bench@example.com>',
     // info, not warn: the "listening" line that carries the port is logged at info. Nothing is logged per
     // request at info, so this costs nothing while load runs.
     LOG_LEVEL: 'info',
     ...options.env,
   };
   const startedAt = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   void exited.then(() => children.delete(child));
