@@ -56,10 +56,14 @@ async function main(): Promise<void> {
     log('7. the gateway in front of the example upstream (--only gateway)');
     const gateway = await figureGateway(database, secrets, options, problems, launch);
     const perRun = gateway.runs.map(({ kind, run }) => `${kind} ${Math.round(run.rps)}`).join(', ');
+    const cpu = Object.entries(gateway.cpuUsPerRequest)
+      .map(([kind, { gatewayUs, upstreamUs }]) => `${kind}: gateway ${gatewayUs.toFixed(0)} µs, upstream ${upstreamUs.toFixed(0)} µs`)
+      .join('; ');
     console.log(
       `direct ${Math.round(gateway.directRps)} req/s, guest ${Math.round(gateway.guestRps)} req/s, signed in ${Math.round(gateway.signedInRps)} req/s; ` +
         `signed in / direct ${gateway.signedInToDirect.toFixed(3)} (goal ≥ 0.90), signed in / guest ${gateway.signedInToGuest.toFixed(3)} (goal ≥ 0.97); ` +
-        `the gateway adds ${gateway.gatewayAddedUs.toFixed(0)} µs/request, signing in ${gateway.signedInAddedUs.toFixed(0)} µs more.\nRuns: ${perRun}.`,
+        `the gateway adds ${gateway.gatewayAddedUs.toFixed(0)} µs/request, signing in ${gateway.signedInAddedUs.toFixed(0)} µs more.\n` +
+        `CPU per request: ${cpu}.\nRuns: ${perRun}.`,
     );
     console.log(`\n${options.durationSeconds} s per run; bench took ${((performance.now() - began) / 1000).toFixed(0)} s. Not written to ${options.resultsFile}.`);
     if (problems.list.length > 0) console.log(`Problems:\n${problems.list.map((line) => `  - ${line}`).join('\n')}`);
