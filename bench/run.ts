@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       `direct ${Math.round(gateway.directRps)} req/s, guest ${Math.round(gateway.guestRps)} req/s, signed in ${Math.round(gateway.signedInRps)} req/s; ` +
         `signed in / direct ${gateway.signedInToDirect.toFixed(3)} (goal ≥ 0.90), signed in / guest ${gateway.signedInToGuest.toFixed(3)} (goal ≥ 0.97); ` +
         `the gateway adds ${gateway.gatewayAddedUs.toFixed(0)} µs/request, signing in ${gateway.signedInAddedUs.toFixed(0)} µs more.\n` +
-        `CPU per request: ${cpu}.\nRuns: ${perRun}.`,
+        `CPU per request: ${cpu}; gateway answering { __typename } itself ${gateway.ownTypenameCpuUs.toFixed(0)} µs (${Math.round(gateway.ownTypenameRps)} req/s).\nRuns: ${perRun}.`,
     );
     console.log(`\n${options.durationSeconds} s per run; bench took ${((performance.now() - began) / 1000).toFixed(0)} s. Not written to ${options.resultsFile}.`);
     if (problems.list.length > 0) console.log(`Problems:\n${problems.list.map((line) => `  - ${line}`).join('\n')}`);

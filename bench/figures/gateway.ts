@@ -32,6 +32,12 @@ export interface GatewayFigure {
    * what each request costs whatever the machine's other load, unlike throughput on shared cores.
    */
   readonly cpuUsPerRequest: Readonly<Record<GatewayKind, RunCpu>>;
+  /**
+   * The floor: the gateway answering `{ __typename }` itself (no upstream call), same connections, two runs after
+   * the six. What the nested query costs the gateway above it is the upstream call and the bigger answer.
+   */
+  readonly ownTypenameRps: number;
+  readonly ownTypenameCpuUs: number;
 }
 
 export interface RunCpu {
@@ -43,6 +49,7 @@ export type GatewayKind = 'direct' | 'guest' | 'signed in';
 
 export const NESTED_QUERY = '{ products { id name price reviews { id rating text } } }';
 const BODY = JSON.stringify({ query: NESTED_QUERY });
+const TYPENAME_BODY = JSON.stringify({ query: '{ __typename }' });
 export const GATEWAY_CONNECTIONS = 10;
 
 /** Ten products with their reviews, and no error: the same answer on all three paths. */
@@ -99,6 +106,14 @@ export async function measureGateway(input: {
   const of = (kind: GatewayKind): LoadRun[] => runs.filter((entry) => entry.kind === kind).map((entry) => entry.run);
   const rps = (kind: GatewayKind): number => mean(of(kind).map((run) => run.rps));
   const p99 = (kind: GatewayKind): number => mean(of(kind).map((run) => run.latencyMs.p99));
+  const typename = { ...base, name: 'gateway figure: { __typename } answered by the gateway itself', origin: gateway.origin, body: TYPENAME_BODY, accept: isCleanData };
+  const own: Array<{ rps: number; cpuUs: number }> = [];
+  for (let i = 0; i < 2; i++) {
+    const before = processCpuUs(gateway.pid) ?? Number.NaN;
+    const run = await runLoad(typename);
+    checkRun(problems, run);
+    own.push({ rps: run.rps, cpuUs: ((processCpuUs(gateway.pid) ?? Number.NaN) - before) / run.responses });
+  }
   const cpuOf = (kind: GatewayKind): RunCpu => {
     const list = runs.filter((entry) => entry.kind === kind).map((entry) => entry.cpu);
     return { gatewayUs: mean(list.map((cpu) => cpu.gatewayUs)), upstreamUs: mean(list.map((cpu) => cpu.upstreamUs)) };
@@ -119,6 +134,8 @@ export async function measureGateway(input: {
     gatewayAddedUs: 1e6 / guestRps - 1e6 / directRps,
     signedInAddedUs: 1e6 / signedInRps - 1e6 / guestRps,
     cpuUsPerRequest: { direct: cpuOf('direct'), guest: cpuOf('guest'), 'signed in': cpuOf('signed in') },
+    ownTypenameRps: mean(own.map((entry) => entry.rps)),
+    ownTypenameCpuUs: mean(own.map((entry) => entry.cpuUs)),
   };
 }
 
