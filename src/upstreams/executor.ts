@@ -83,7 +83,9 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
   // Keep-alive: one connection per concurrent call, reused. Node closes an idle one before the server's
   // advertised Keep-Alive timeout, so a reused connection is rarely one the server is closing.
   const agent = secure ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
-  const target = { protocol: url.protocol, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: 'POST', agent };
+  // An IPv6 literal keeps its brackets in URL.hostname; node:http wants the bare address.
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const target = { protocol: url.protocol, hostname, port: url.port, path: `${url.pathname}${url.search}`, method: 'POST', agent };
   const timeoutDetail = `no answer within ${timeoutMs} ms`;
 
   const call = (request: ExecutionRequest): Promise<ExecutionResult> => {
