@@ -127,11 +127,13 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
       outgoing.on('response', (response: IncomingMessage) => {
         const status = response.statusCode ?? 0;
         const contentType = response.headers['content-type'] ?? '';
-        if (status >= 500 || !GRAPHQL_CONTENT_TYPE.test(contentType)) {
+        // A redirect is not followed (fetch did): the identity token would go wherever the upstream points.
+        const redirect = status >= 300 && status < 400;
+        if (status >= 500 || redirect || !GRAPHQL_CONTENT_TYPE.test(contentType)) {
           // The connection is not worth draining for an answer that is thrown away.
           response.destroy();
           if (status >= 500) fail('http-status', `HTTP ${status}`);
-          else fail('not-graphql', `HTTP ${status}, content-type ${contentType || 'none'}`);
+          else fail('not-graphql', `HTTP ${status}, content-type ${contentType || 'none'}${redirect ? ', a redirect (not followed)' : ''}`);
           return;
         }
         response.setEncoding('utf8');

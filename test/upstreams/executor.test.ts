@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createUpstreamExecutor, upstreamFailureOf, UpstreamError, type UpstreamCallContext } from '../../src/upstreams/executor.js';
 
 /** A bare upstream on loopback that records what it was sent and answers `answer`. */
-async function listen(host: string, answer: string): Promise<{ server: Server; origin: string; seen: Array<{ headers: IncomingHttpHeaders; body: string; port: number | undefined }> }> {
+async function listen(host: string, answer: string, status = 200, extraHeaders: Record<string, string> = {}): Promise<{ server: Server; origin: string; seen: Array<{ headers: IncomingHttpHeaders; body: string; port: number | undefined }> }> {
   const seen: Array<{ headers: IncomingHttpHeaders; body: string; port: number | undefined }> = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -14,7 +14,7 @@ async function listen(host: string, answer: string): Promise<{ server: Server; o
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
       seen.push({ headers: req.headers, body, port: req.socket.remotePort });
-      res.writeHead(200, { 'content-type': 'application/graphql-response+json; charset=utf-8' }).end(answer);
+      res.writeHead(status, { 'content-type': 'application/graphql-response+json; charset=utf-8', ...extraHeaders }).end(answer);
     });
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
@@ -68,6 +68,17 @@ describe('upstream executor (node:http, keep-alive)', () => {
     expect(error.extensions).toEqual({ code: 'X' });
     expect(error.originalError).toBeInstanceOf(UpstreamError);
     expect(upstreamFailureOf(error)).toBeUndefined();
+  });
+
+  it('does not follow a redirect, so the identity token goes nowhere else', async () => {
+    const elsewhere = await listen('127.0.0.1', '{"data":{"a":1}}');
+    const upstream = await listen('127.0.0.1', '{"data":{"a":2}}', 307, { location: `${elsewhere.origin}/graphql` });
+    servers.push(elsewhere.server, upstream.server);
+    const execute = createUpstreamExecutor({ name: 'shop', url: `${upstream.origin}/graphql`, timeoutMs: 2000 });
+    const context: UpstreamCallContext = { upstreamHeaders: new Map([['shop', { authorization: 'Bearer identity' }]]) };
+    const result = (await execute({ document: parse('{ a }'), context })) as ExecutionResult;
+    expect(upstreamFailureOf(result.errors?.[0])?.kind).toBe('not-graphql');
+    expect(elsewhere.seen).toHaveLength(0);
   });
 
   it('classifies a refused connection as unreachable', async () => {
