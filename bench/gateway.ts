@@ -58,6 +58,8 @@ export async function startGateway(options: {
   mongodbUri: string;
   secrets: GatewaySecrets;
   env?: Readonly<Record<string, string>>;
+  /** Extra node flags, e.g. `--cpu-prof` (the bench's `--cpu-prof DIR`): not allowed in NODE_OPTIONS. */
+  nodeArgs?: readonly string[];
 }): Promise<GatewayProcess> {
   // Only what this run sets: a variable exported in the caller's shell must not change what is measured.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.includes(name)));
@@ -79,7 +81,7 @@ export async function startGateway(options: {
     ...options.env,
   };
   const startedAt = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   void exited.then(() => children.delete(child));

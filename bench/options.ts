@@ -8,13 +8,19 @@ export interface BenchOptions {
   readonly reachTrials: number;
   readonly seededRevocations: number;
   readonly resultsFile: string;
+  /** `--only gateway`: figure 7 alone (its own upstream and gateway), printed but not written to resultsFile. */
+  readonly only: 'gateway' | undefined;
+  /** `--cpu-prof DIR`: figure 7's gateway writes a V8 CPU profile there when it stops (open in Chrome DevTools). */
+  readonly cpuProfileDir: string | undefined;
 }
 
-const USAGE = 'usage: npm run bench [-- --smoke] [-- --duration SECONDS]';
+const USAGE = 'usage: npm run bench [-- --smoke] [-- --duration SECONDS] [-- --only gateway] [-- --cpu-prof DIR]';
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   let smoke = false;
   let duration: number | undefined;
+  let only: 'gateway' | undefined;
+  let cpuProfileDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--smoke') smoke = true;
@@ -22,6 +28,13 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       const text = arg === '--duration' ? argv[++i] : arg.slice('--duration='.length);
       duration = Number(text);
       if (!Number.isFinite(duration) || duration <= 0) throw new Error(`--duration needs a positive number of seconds, got ${String(text)}\n${USAGE}`);
+    } else if (arg === '--only' || arg?.startsWith('--only=')) {
+      const text = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
+      if (text !== 'gateway') throw new Error(`--only knows one figure, gateway; got ${String(text)}\n${USAGE}`);
+      only = text;
+    } else if (arg === '--cpu-prof' || arg?.startsWith('--cpu-prof=')) {
+      cpuProfileDir = arg === '--cpu-prof' ? argv[++i] : arg.slice('--cpu-prof='.length);
+      if (!cpuProfileDir) throw new Error(`--cpu-prof needs a directory\n${USAGE}`);
     } else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -31,6 +44,6 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   }
   // The smoke only proves that every phase still runs (CI): about a second each, tiny data, no goals.
   return smoke
-    ? { smoke, durationSeconds: duration ?? 1, warmupSeconds: 0.5, reachTrials: 3, seededRevocations: 1_000, resultsFile: 'bench/results.smoke.json' }
-    : { smoke, durationSeconds: duration ?? 10, warmupSeconds: 2, reachTrials: 30, seededRevocations: 100_000, resultsFile: 'bench/results.json' };
+    ? { smoke, durationSeconds: duration ?? 1, warmupSeconds: 0.5, reachTrials: 3, seededRevocations: 1_000, resultsFile: 'bench/results.smoke.json', only, cpuProfileDir }
+    : { smoke, durationSeconds: duration ?? 10, warmupSeconds: 2, reachTrials: 30, seededRevocations: 100_000, resultsFile: 'bench/results.json', only, cpuProfileDir };
 }

@@ -241,6 +241,13 @@ export function buildReport(f: Figures): { rows: Row[]; goals: Goal[] } {
       target: `${dec(f.gateway.signedInToGuest, 3)} (goal ≥ 0.97)`,
       met: met(7),
     },
+    {
+      figure: '7. Gateway: CPU per request (user + system, /proc), signed in',
+      value: `gateway ${int(f.gateway.cpuUsPerRequest['signed in'].gatewayUs)} µs`,
+      reference: `upstream ${int(f.gateway.cpuUsPerRequest['signed in'].upstreamUs)} µs behind it; ${int(f.gateway.cpuUsPerRequest.direct.upstreamUs)} µs called directly; gateway as guest ${int(f.gateway.cpuUsPerRequest.guest.gatewayUs)} µs; gateway answering { __typename } itself ${int(f.gateway.ownTypenameCpuUs)} µs (${int(f.gateway.ownTypenameRps)} req/s)`,
+      target: '—',
+      met: '—',
+    },
   ];
   return { rows, goals };
 }

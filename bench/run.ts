@@ -6,16 +6,16 @@
  */
 import { writeFileSync } from 'node:fs';
 import { loginForAccessCookie, signUpUsers, type Credentials } from './client.js';
-import { openBenchDatabase } from './database.js';
+import { openBenchDatabase, type BenchDatabase } from './database.js';
 import { measureOverhead } from './figures/auth-overhead.js';
-import { measureGateway } from './figures/gateway.js';
+import { measureGateway, type GatewayFigure } from './figures/gateway.js';
 import { LOGIN_CONNECTIONS, measureLogin } from './figures/login.js';
 import { measureMemory } from './figures/memory.js';
 import { measureReach } from './figures/reach.js';
 import { measureRefresh } from './figures/refresh.js';
-import { generateSecrets, killGatewaysNow, markGatewaysStopping, startGateway, type GatewayProcess } from './gateway.js';
+import { generateSecrets, killGatewaysNow, markGatewaysStopping, startGateway, type GatewayProcess, type GatewaySecrets } from './gateway.js';
 import { commandDelta, scrapeMetrics } from './metrics.js';
-import { parseOptions } from './options.js';
+import { parseOptions, type BenchOptions } from './options.js';
 import { Problems } from './problems.js';
 import { buildReport, describeMachine, describeSource, renderTable } from './report.js';
 import { startUpstream } from './upstream.js';
@@ -52,6 +52,24 @@ async function main(): Promise<void> {
     return gateway;
   };
 
+  if (options.only === 'gateway') {
+    log('7. the gateway in front of the example upstream (--only gateway)');
+    const gateway = await figureGateway(database, secrets, options, problems, launch);
+    const perRun = gateway.runs.map(({ kind, run }) => `${kind} ${Math.round(run.rps)}`).join(', ');
+    const cpu = Object.entries(gateway.cpuUsPerRequest)
+      .map(([kind, { gatewayUs, upstreamUs }]) => `${kind}: gateway ${gatewayUs.toFixed(0)} µs, upstream ${upstreamUs.toFixed(0)} µs`)
+      .join('; ');
+    console.log(
+      `direct ${Math.round(gateway.directRps)} req/s, guest ${Math.round(gateway.guestRps)} req/s, signed in ${Math.round(gateway.signedInRps)} req/s; ` +
+        `signed in / direct ${gateway.signedInToDirect.toFixed(3)} (goal ≥ 0.90), signed in / guest ${gateway.signedInToGuest.toFixed(3)} (goal ≥ 0.97); ` +
+        `the gateway adds ${gateway.gatewayAddedUs.toFixed(0)} µs/request, signing in ${gateway.signedInAddedUs.toFixed(0)} µs more.\n` +
+        `CPU per request: ${cpu}; gateway answering { __typename } itself ${gateway.ownTypenameCpuUs.toFixed(0)} µs (${Math.round(gateway.ownTypenameRps)} req/s).\nRuns: ${perRun}.`,
+    );
+    console.log(`\n${options.durationSeconds} s per run; bench took ${((performance.now() - began) / 1000).toFixed(0)} s. Not written to ${options.resultsFile}.`);
+    if (problems.list.length > 0) console.log(`Problems:\n${problems.list.map((line) => `  - ${line}`).join('\n')}`);
+    return;
+  }
+
   // Two instances on one database: the default configuration, and the same with the verified-token cache off
   // (the "before" of figure 1). Together they are also instances B and A of figure 5.
   log('starting gateways');
@@ -84,12 +102,7 @@ async function main(): Promise<void> {
   log(`6. memory with ${options.seededRevocations.toLocaleString('en-US')} revocations`);
   const memory = await measureMemory({ database, secrets, count: options.seededRevocations, launch, problems });
   log('7. the gateway in front of the example upstream');
-  const upstream = await startUpstream({ secrets });
-  cleanups.push(() => upstream.stop());
-  // Schema polling off: a poll during a run would be measured as gateway work that no request caused.
-  const fronting = await launch({ name: 'gateway', mongodbUri: database.uriFor('gateway'), secrets, env: { UPSTREAMS: `shop=${upstream.url}`, UPSTREAM_SCHEMA_POLL_SECONDS: '0' } });
-  const gateway = await measureGateway({ upstream, gateway: fronting, options, problems });
-  await Promise.all([fronting.stop(), upstream.stop()]);
+  const gateway = await figureGateway(database, secrets, options, problems, launch);
 
   const figures = { cacheOn: overheadOn, cacheOff: overheadOff, background, login, refresh, reach, memory, gateway };
   const { rows, goals } = buildReport(figures);
@@ -120,6 +133,25 @@ async function main(): Promise<void> {
   };
   writeFileSync(options.resultsFile, `${JSON.stringify(results, null, 2)}\n`);
   log(`wrote ${options.resultsFile}`);
+}
+
+/** Figure 7 with an upstream and a gateway of its own, both stopped before it returns. */
+async function figureGateway(
+  database: BenchDatabase,
+  secrets: GatewaySecrets,
+  options: BenchOptions,
+  problems: Problems,
+  launch: (gatewayOptions: Parameters<typeof startGateway>[0]) => Promise<GatewayProcess>,
+): Promise<GatewayFigure> {
+  const upstream = await startUpstream({ secrets });
+  cleanups.push(() => upstream.stop());
+  // Schema polling off: a poll during a run would be measured as gateway work that no request caused.
+  const fronting = await launch({ name: 'gateway', mongodbUri: database.uriFor('gateway'), secrets, env: { UPSTREAMS: `shop=${upstream.url}`, UPSTREAM_SCHEMA_POLL_SECONDS: '0' },
+    ...(options.cpuProfileDir !== undefined && { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] }),
+  });
+  const gateway = await measureGateway({ upstream, gateway: fronting, options, problems });
+  await Promise.all([fronting.stop(), upstream.stop()]);
+  return gateway;
 }
 
 let interrupted = false;

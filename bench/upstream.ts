@@ -8,6 +8,7 @@ export interface UpstreamProcess {
   /** http://127.0.0.1:PORT/graphql */
   readonly url: string;
   readonly origin: string;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -49,6 +50,7 @@ export async function startUpstream(options: { secrets: GatewaySecrets }): Promi
   return {
     url: `${origin}/graphql`,
     origin,
+    pid: child.pid ?? -1,
     async stop(): Promise<void> {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

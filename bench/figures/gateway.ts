@@ -3,7 +3,7 @@ import type { GatewayProcess } from '../gateway.js';
 import { checkRun, isCleanData, runLoad, sampleBodies, type LoadRun, type LoadSpec } from '../load.js';
 import type { BenchOptions } from '../options.js';
 import type { Problems } from '../problems.js';
-import { mean, sleep } from '../stats.js';
+import { mean, processCpuUs, sleep } from '../stats.js';
 import type { UpstreamProcess } from '../upstream.js';
 
 /**
@@ -13,7 +13,7 @@ import type { UpstreamProcess } from '../upstream.js';
  * identity token per session and the upstream verifies it).
  */
 export interface GatewayFigure {
-  readonly runs: ReadonlyArray<{ readonly kind: GatewayKind; readonly run: LoadRun }>;
+  readonly runs: ReadonlyArray<{ readonly kind: GatewayKind; readonly run: LoadRun; readonly cpu: RunCpu }>;
   readonly directRps: number;
   readonly guestRps: number;
   readonly signedInRps: number;
@@ -27,12 +27,29 @@ export interface GatewayFigure {
   /** 1e6 / rps differences: what the gateway adds per request, and what signing in adds on top. */
   readonly gatewayAddedUs: number;
   readonly signedInAddedUs: number;
+  /**
+   * CPU time per request (user + system, from /proc; NaN elsewhere) of the gateway and of the upstream, by kind:
+   * what each request costs whatever the machine's other load, unlike throughput on shared cores.
+   */
+  readonly cpuUsPerRequest: Readonly<Record<GatewayKind, RunCpu>>;
+  /**
+   * The floor: the gateway answering `{ __typename }` itself (no upstream call), same connections, two runs after
+   * the six. What the nested query costs the gateway above it is the upstream call and the bigger answer.
+   */
+  readonly ownTypenameRps: number;
+  readonly ownTypenameCpuUs: number;
+}
+
+export interface RunCpu {
+  readonly gatewayUs: number;
+  readonly upstreamUs: number;
 }
 
 export type GatewayKind = 'direct' | 'guest' | 'signed in';
 
 export const NESTED_QUERY = '{ products { id name price reviews { id rating text } } }';
 const BODY = JSON.stringify({ query: NESTED_QUERY });
+const TYPENAME_BODY = JSON.stringify({ query: '{ __typename }' });
 export const GATEWAY_CONNECTIONS = 10;
 
 /** Ten products with their reviews, and no error: the same answer on all three paths. */
@@ -76,15 +93,31 @@ export async function measureGateway(input: {
 
   // A-B-C-C-B-A: linear drift over the six runs weighs the same on all three, each pair centred on one moment.
   const order: GatewayKind[] = ['direct', 'guest', 'signed in', 'signed in', 'guest', 'direct'];
-  const runs: Array<{ kind: GatewayKind; run: LoadRun }> = [];
+  const runs: Array<{ kind: GatewayKind; run: LoadRun; cpu: RunCpu }> = [];
+  const cpuNow = (): { gateway: number; upstream: number } => ({ gateway: processCpuUs(gateway.pid) ?? Number.NaN, upstream: processCpuUs(upstream.pid) ?? Number.NaN });
   for (const kind of order) {
+    const before = cpuNow();
     const run = await runLoad(specs[kind]);
+    const after = cpuNow();
     checkRun(problems, run);
-    runs.push({ kind, run });
+    const cpu = { gatewayUs: (after.gateway - before.gateway) / run.responses, upstreamUs: (after.upstream - before.upstream) / run.responses };
+    runs.push({ kind, run, cpu });
   }
   const of = (kind: GatewayKind): LoadRun[] => runs.filter((entry) => entry.kind === kind).map((entry) => entry.run);
   const rps = (kind: GatewayKind): number => mean(of(kind).map((run) => run.rps));
   const p99 = (kind: GatewayKind): number => mean(of(kind).map((run) => run.latencyMs.p99));
+  const typename = { ...base, name: 'gateway figure: { __typename } answered by the gateway itself', origin: gateway.origin, body: TYPENAME_BODY, accept: isCleanData };
+  const own: Array<{ rps: number; cpuUs: number }> = [];
+  for (let i = 0; i < 2; i++) {
+    const before = processCpuUs(gateway.pid) ?? Number.NaN;
+    const run = await runLoad(typename);
+    checkRun(problems, run);
+    own.push({ rps: run.rps, cpuUs: ((processCpuUs(gateway.pid) ?? Number.NaN) - before) / run.responses });
+  }
+  const cpuOf = (kind: GatewayKind): RunCpu => {
+    const list = runs.filter((entry) => entry.kind === kind).map((entry) => entry.cpu);
+    return { gatewayUs: mean(list.map((cpu) => cpu.gatewayUs)), upstreamUs: mean(list.map((cpu) => cpu.upstreamUs)) };
+  };
   const directRps = rps('direct');
   const guestRps = rps('guest');
   const signedInRps = rps('signed in');
@@ -100,6 +133,9 @@ export async function measureGateway(input: {
     signedInP99Ms: p99('signed in'),
     gatewayAddedUs: 1e6 / guestRps - 1e6 / directRps,
     signedInAddedUs: 1e6 / signedInRps - 1e6 / guestRps,
+    cpuUsPerRequest: { direct: cpuOf('direct'), guest: cpuOf('guest'), 'signed in': cpuOf('signed in') },
+    ownTypenameRps: mean(own.map((entry) => entry.rps)),
+    ownTypenameCpuUs: mean(own.map((entry) => entry.cpuUs)),
   };
 }
 

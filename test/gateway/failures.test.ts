@@ -30,8 +30,15 @@ describe('upstream failures', () => {
     shop.behaviour = 'ok';
   });
 
-  for (const behaviour of ['5xx', 'html', 'slow', 'stalled-body'] as const) {
-    it(`answers UPSTREAM_UNAVAILABLE at the upstream's fields when it ${behaviour === 'slow' ? 'times out' : behaviour === 'stalled-body' ? 'stalls in the middle of its body' : `answers ${behaviour}`}, the rest intact`, async () => {
+  const described: Record<string, string> = {
+    slow: 'times out',
+    'stalled-body': 'stalls in the middle of its body',
+    'bad-json': 'answers JSON that does not parse',
+    'no-data': 'answers JSON with neither data nor errors',
+    'cut-off': 'drops the connection in the middle of its body',
+  };
+  for (const behaviour of ['5xx', 'html', 'slow', 'stalled-body', 'bad-json', 'no-data', 'cut-off'] as const) {
+    it(`answers UPSTREAM_UNAVAILABLE at the upstream's fields when it ${described[behaviour] ?? `answers ${behaviour}`}, the rest intact`, async () => {
       shop.behaviour = behaviour;
       const started = performance.now();
       const answer = await send(gateway.url, '{ products { id } product(id: "p1") { name } posts { title } }');

@@ -5,7 +5,7 @@ import type { IResolvers } from '@graphql-tools/utils';
 import { defaultFieldResolver, execute, isObjectType, parse, validate, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 
 /** How the test upstream answers: as a GraphQL server, or as a broken one. */
-export type UpstreamBehaviour = 'ok' | 'slow' | 'stalled-body' | '5xx' | 'html';
+export type UpstreamBehaviour = 'ok' | 'slow' | 'stalled-body' | '5xx' | 'html' | 'bad-json' | 'no-data' | 'cut-off';
 
 export interface ReceivedRequest {
   /** The gateway's end of the connection: the same port on two requests means a reused (kept-alive) connection. */
@@ -184,6 +184,20 @@ export async function startUpstream(
         }
         if (!loading && upstream.behaviour === 'html') {
           res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Login page</body></html>');
+          return;
+        }
+        if (!loading && upstream.behaviour === 'bad-json') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"product":{"name":"Prod');
+          return;
+        }
+        if (!loading && upstream.behaviour === 'no-data') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"extensions":{}}');
+          return;
+        }
+        if (!loading && upstream.behaviour === 'cut-off') {
+          // Half the announced body, then the connection drops.
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '200' });
+          res.write('{"data":{"product":', () => res.socket?.destroy());
           return;
         }
         if (!loading && upstream.behaviour === 'stalled-body') {
