@@ -81,9 +81,12 @@ async function main(): Promise<void> {
   // The cache-off instance serves only database-free queries until figure 5: what it sends to the database
   // meanwhile is its background work alone (revocation polling, expiry sweeps), over minutes rather than seconds.
   const backgroundStart = await scrapeMetrics(cacheOff.origin);
-  const users = await signUpUsers(cacheOn.origin, LOGIN_CONNECTIONS);
+  // One account more than the login runs use: the probe's session must not be among those a storm of logins to
+  // the same accounts ends when MAX_SESSIONS_PER_USER is passed.
+  const accounts = await signUpUsers(cacheOn.origin, LOGIN_CONNECTIONS + 1);
+  const users = accounts.slice(0, LOGIN_CONNECTIONS);
   const user = users[0] as Credentials;
-  const cookie = await loginForAccessCookie(cacheOn.origin, user);
+  const cookie = await loginForAccessCookie(cacheOn.origin, accounts[LOGIN_CONNECTIONS] as Credentials);
   const storedHash = await database.passwordHashOf('main', user.email);
 
   log('1-2. authenticated vs anonymous queries, database commands');
