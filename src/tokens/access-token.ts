@@ -77,7 +77,9 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   // genuine tokens are stored (garbage is cheap to refuse and must not evict real entries), and every hit
   // still has its expiry checked against the clock, so an entry can never extend a token's life. The revocation
   // view is consulted on every request by the caller, cached or not.
-  const cache = options.cacheSize > 0 ? new LRUCache<string, { claims: AccessTokenClaims; kid: string }>({ max: options.cacheSize }) : undefined;
+  // ttlResolution 0: otherwise lru-cache memoises performance.now() for 1 ms by arming a fresh setTimeout every
+  // millisecond under load, which cost more than the lookup itself (about 1.5 us a request in a CPU profile).
+  const cache = options.cacheSize > 0 ? new LRUCache<string, { claims: AccessTokenClaims; kid: string }>({ max: options.cacheSize, ttlResolution: 0 }) : undefined;
   let hits = 0;
   let misses = 0;
 

@@ -116,7 +116,8 @@ const VERIFIED_CACHE_SIZE = 1000;
 
 function verifiedCache(): LRUCache<string, Identity> {
   // lru-cache's own TTL (real time) only bounds memory; the expiry check on every hit decides validity.
-  return new LRUCache<string, Identity>({ max: VERIFIED_CACHE_SIZE, ttl: (MAX_IDENTITY_TOKEN_SECONDS + 60) * 1000 });
+  // ttlResolution 0: otherwise lru-cache arms a fresh setTimeout every millisecond under load to memoise the time.
+  return new LRUCache<string, Identity>({ max: VERIFIED_CACHE_SIZE, ttl: (MAX_IDENTITY_TOKEN_SECONDS + 60) * 1000, ttlResolution: 0 });
 }
 
 /** One JWKS client per URL for the life of the process: jose caches the keys and refetches on an unknown kid. */
