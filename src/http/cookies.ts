@@ -56,7 +56,9 @@ export function clearedSessionCookies(): string[] {
  */
 export function refreshCookieCount(headers: IncomingHttpHeaders): number {
   const cookieHeader = headers.cookie;
-  if (cookieHeader === undefined) return 0;
+  // Names are compared as written (never decoded), so a header without the name has no such cookie: the
+  // common case at /graphql, where the refresh cookie's Path never sends it, skips the split.
+  if (cookieHeader === undefined || !cookieHeader.includes(REFRESH_COOKIE)) return 0;
   let count = 0;
   for (const pair of cookieHeader.split(';')) {
     const equals = pair.indexOf('=');
@@ -96,7 +98,8 @@ export function clearedShadowRefreshCookies(hostname: string): string[] {
 /** The refresh token the browser sent in its cookie, if any. */
 export function readRefreshCookie(headers: IncomingHttpHeaders): string | undefined {
   const cookieHeader = headers.cookie;
-  return cookieHeader === undefined ? undefined : parse(cookieHeader)[REFRESH_COOKIE];
+  // cookie.parse never decodes names: without the name as written there is nothing to parse for.
+  return cookieHeader === undefined || !cookieHeader.includes(REFRESH_COOKIE) ? undefined : parse(cookieHeader)[REFRESH_COOKIE];
 }
 
 /**
