@@ -65,8 +65,8 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
           map.set(upstream, forwarded);
           return;
         }
-        const token = await identity.tokenFor({ userId: viewer.userId, sessionId: viewer.sessionId, roles: viewer.roles, notAfter: viewer.expiresAt }, upstream);
-        map.set(upstream, { ...forwarded, authorization: `Bearer ${token}` });
+        const authorization = await identity.authorizationFor({ userId: viewer.userId, sessionId: viewer.sessionId, roles: viewer.roles, notAfter: viewer.expiresAt }, upstream);
+        map.set(upstream, { ...forwarded, authorization });
       }),
     );
     return { upstreamHeaders: map };

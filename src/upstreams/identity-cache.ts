@@ -5,8 +5,17 @@ import type { IdentitySubject, IdentityTokens, IssuedIdentityToken } from '../to
 const MIN_REMAINING_SECONDS = 20;
 
 export interface IdentityCache {
-  /** The identity token for this session, roles and upstream: the cached one, or a fresh one near expiry. */
-  tokenFor(subject: IdentitySubject, audience: string): Promise<string>;
+  /**
+   * The `Authorization` header value (`Bearer <identity token>`) for this session, roles and upstream: the cached
+   * one, or one with a fresh token near expiry.
+   */
+  authorizationFor(subject: IdentitySubject, audience: string): Promise<string>;
+}
+
+/** The header value is built once per token: a ~400-character string per upstream call otherwise. */
+interface CachedIdentity {
+  readonly expiresAt: number;
+  readonly authorization: string;
 }
 
 /**
@@ -17,22 +26,23 @@ export interface IdentityCache {
  */
 export function createIdentityCache(options: { tokens: IdentityTokens; now: () => number; size?: number }): IdentityCache {
   const { tokens, now } = options;
-  const cache = new LRUCache<string, IssuedIdentityToken>({ max: options.size ?? 10_000 });
+  const cache = new LRUCache<string, CachedIdentity>({ max: options.size ?? 10_000 });
   // Concurrent requests of one session share one signature instead of each making their own.
   const pending = new Map<string, Promise<IssuedIdentityToken>>();
   return {
-    async tokenFor(subject: IdentitySubject, audience: string): Promise<string> {
+    async authorizationFor(subject: IdentitySubject, audience: string): Promise<string> {
       const key = `${subject.sessionId}\u0000${audience}\u0000${subject.notAfter}\u0000${subject.roles.join(',')}`;
       const cached = cache.get(key);
-      if (cached && cached.expiresAt - now() / 1000 >= Math.min(MIN_REMAINING_SECONDS, subject.notAfter - now() / 1000)) return cached.token;
+      if (cached && cached.expiresAt - now() / 1000 >= Math.min(MIN_REMAINING_SECONDS, subject.notAfter - now() / 1000)) return cached.authorization;
       let signing = pending.get(key);
       if (!signing) {
         signing = tokens.issue(subject, audience).finally(() => pending.delete(key));
         pending.set(key, signing);
       }
       const issued = await signing;
-      cache.set(key, issued);
-      return issued.token;
+      const entry: CachedIdentity = { expiresAt: issued.expiresAt, authorization: `Bearer ${issued.token}` };
+      cache.set(key, entry);
+      return entry.authorization;
     },
   };
 }
