@@ -66,21 +66,21 @@ export async function verifyIdentity(source: IdentitySource, options: VerifyIden
   const authorization = readAuthorization(source);
   if (authorization === undefined) return null;
   const token = typeof authorization === 'string' ? BEARER.exec(authorization)?.[1] : undefined;
-  if (token === undefined || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token) || !isCanonical(token)) {
-    throw new IdentityError(IdentityErrorCode.IDENTITY_INVALID);
-  }
+  if (token === undefined || token.length > MAX_TOKEN_LENGTH) throw new IdentityError(IdentityErrorCode.IDENTITY_INVALID);
   const at = options.now?.() ?? Date.now();
   const tolerance = options.clockToleranceSeconds ?? 5;
   const issuer = options.issuer ?? 'portcullis';
   // The gateway re-sends one token per session for most of its minute, so most requests are a lookup. Only
-  // verified tokens are stored, under the issuer and audience they were checked for, and every hit has its
-  // expiry checked against the clock: an entry never extends a token's life.
-  const cacheKey = `${issuer}\0${audience}\0${token}`;
-  const cached = keys.verified.get(cacheKey);
-  if (cached) {
-    if (at / 1000 >= cached.expiresAt.getTime() / 1000 + tolerance) throw new IdentityError(IdentityErrorCode.IDENTITY_EXPIRED);
-    return cached;
+  // verified tokens are stored, with the issuer and audience they were checked for (a hit must match both), and
+  // every hit has its expiry checked against the clock: an entry never extends a token's life. Keyed by the token
+  // itself, so a hit builds no key string; the exact string passed the format and canonical checks when it was
+  // stored, so a hit skips those scans too.
+  const cached = keys.verified.get(token);
+  if (cached && cached.issuer === issuer && cached.audience === audience) {
+    if (at / 1000 >= cached.identity.expiresAt.getTime() / 1000 + tolerance) throw new IdentityError(IdentityErrorCode.IDENTITY_EXPIRED);
+    return cached.identity;
   }
+  if (!COMPACT_JWS.test(token) || !isCanonical(token)) throw new IdentityError(IdentityErrorCode.IDENTITY_INVALID);
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, keys.getKey, {
@@ -100,24 +100,30 @@ export async function verifyIdentity(source: IdentitySource, options: VerifyIden
   // jose has verified the signature by now, so what follows is about genuine tokens of the wrong shape.
   const identity = readIdentity(payload);
   if (!identity) throw new IdentityError(IdentityErrorCode.IDENTITY_INVALID);
-  keys.verified.set(cacheKey, identity);
+  keys.verified.set(token, { issuer, audience, identity });
   return identity;
 }
 
 interface ResolvedKeys {
   readonly algorithms: readonly string[];
   readonly getKey: JWTVerifyGetKey;
-  /** Identities of verified tokens, by issuer, audience and token; they live at most a minute anyway. */
-  readonly verified: LRUCache<string, Identity>;
+  /** Identities of verified tokens, by token, with the issuer and audience they were verified for; they live at most a minute anyway. */
+  readonly verified: LRUCache<string, VerifiedIdentity>;
+}
+
+interface VerifiedIdentity {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly identity: Identity;
 }
 
 /** Verified tokens remembered per key source: about one per active session of the last minute. */
 const VERIFIED_CACHE_SIZE = 1000;
 
-function verifiedCache(): LRUCache<string, Identity> {
+function verifiedCache(): LRUCache<string, VerifiedIdentity> {
   // lru-cache's own TTL (real time) only bounds memory; the expiry check on every hit decides validity.
   // ttlResolution 0: otherwise lru-cache arms a fresh setTimeout every millisecond under load to memoise the time.
-  return new LRUCache<string, Identity>({ max: VERIFIED_CACHE_SIZE, ttl: (MAX_IDENTITY_TOKEN_SECONDS + 60) * 1000, ttlResolution: 0 });
+  return new LRUCache<string, VerifiedIdentity>({ max: VERIFIED_CACHE_SIZE, ttl: (MAX_IDENTITY_TOKEN_SECONDS + 60) * 1000, ttlResolution: 0 });
 }
 
 /** One JWKS client per URL for the life of the process: jose caches the keys and refetches on an unknown kid. */
