@@ -145,6 +145,26 @@ describe('verifyIdentity() with the HS256 secret of a real gateway', () => {
     expect(await refusalCode(verifyIdentity(bearer(both), options))).toBe(IdentityErrorCode.IDENTITY_INVALID);
   });
 
+  it('refuses a token it already accepted for one upstream and issuer when asked for another', async () => {
+    // Accepted first, so it is remembered: the remembered answer must not carry over to another audience or issuer.
+    const billing = await mintIdentityToken(signing, { userId, audience: 'billing' });
+    expect((await verifyIdentity(bearer(billing), { ...options, audience: 'billing' }))?.userId).toBe(userId);
+    expect(await refusalCode(verifyIdentity(bearer(billing), options))).toBe(IdentityErrorCode.IDENTITY_INVALID);
+    const foreign = await mintIdentityToken(signing, { userId, issuer: 'someone-else' });
+    expect((await verifyIdentity(bearer(foreign), { ...options, issuer: 'someone-else' }))?.userId).toBe(userId);
+    expect(await refusalCode(verifyIdentity(bearer(foreign), options))).toBe(IdentityErrorCode.IDENTITY_INVALID);
+  });
+
+  it('refuses a second spelling of a token it already accepted (an unused trailing bit set)', async () => {
+    const token = await mintIdentityToken(signing, { userId });
+    expect((await verifyIdentity(bearer(token), options))?.userId).toBe(userId);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // 32 bytes of HMAC are 43 characters: the last one carries 2 bits that decoders ignore.
+    const variant = `${token.slice(0, -1)}${alphabet[alphabet.indexOf(token.at(-1) ?? 'A') ^ 1]}`;
+    expect(Buffer.from(variant.split('.')[2]!, 'base64url').equals(Buffer.from(token.split('.')[2]!, 'base64url'))).toBe(true);
+    expect(await refusalCode(verifyIdentity(bearer(variant), options))).toBe(IdentityErrorCode.IDENTITY_INVALID);
+  });
+
   it('refuses another issuer, and accepts the gateway’s when configured', async () => {
     const token = await mintIdentityToken(signing, { userId, issuer: 'someone-else' });
     expect(await refusalCode(verifyIdentity(bearer(token), options))).toBe(IdentityErrorCode.IDENTITY_INVALID);
