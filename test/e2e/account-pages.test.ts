@@ -3,17 +3,17 @@
  * message the SMTP server received, types the new password, and sees the outcome. The server records what
  * it was sent, to show the token never travels in a URL or a Referer.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoginDocument, MeDocument, MeVerifiedDocument, RequestPasswordResetDocument, SignUpDocument } from '../generated/operations.js';
 import { NEW_PASSWORD, PASSWORD, startMailGateway } from '../accounts/support.js';
 import type { TestGateway } from '../support/gateway.js';
 import { linkIn, startMailbox, type Mailbox } from '../support/mailbox.js';
+import { launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
 describe('the account link pages in a browser', () => {
@@ -28,19 +28,13 @@ describe('the account link pages in a browser', () => {
   const seenByServer: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH.`);
-    }
     mailbox = await startMailbox();
     gateway = await startMailGateway(mailbox, { env: { SIGNUP_ENABLED: 'true' } });
     gateway.app.httpServer.prependListener('request', (req: IncomingMessage) => {
       seenByServer.push(`${req.method} ${req.url} referer=${req.headers.referer ?? ''}`);
     });
     await gateway.createUser({ email: 'ada@example.com', password: PASSWORD });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 900, height: 700 } })).newPage();
     page.on('request', (request) => {
       requests.push(request.url());

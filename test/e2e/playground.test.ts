@@ -2,14 +2,14 @@
  * The playground as a person uses it: headless Chromium (the system package, driven by playwright-core) opens
  * GraphiQL from the gateway, logs in and asks `me` through the page, which sends the browser's cookies.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/http/cookies.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const EMAIL = 'ada@example.com';
 const PASSWORD = 'correct horse battery staple';
@@ -24,15 +24,9 @@ describe('the playground in a browser', () => {
   const cspViolations: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH.`);
-    }
     gateway = await startGateway();
     await gateway.createUser({ email: EMAIL, password: PASSWORD });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
     page.on('request', (request) => {
       requests.push(request.url());

@@ -5,8 +5,7 @@
  * and the shop's), lives through an access-token expiry (the gateway's clock is moved forward, nobody sleeps)
  * with exactly one refresh for several requests at once, and signs out.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstreamService, type UpstreamService } from '../../examples/upstream-service.js';
 import { startWebAppServer, type WebAppServer } from '../../examples/web-app/serve.js';
@@ -14,8 +13,8 @@ import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/http/cookies.js';
 import { randomSecret, testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { eventually } from '../gateway/support.js';
+import { launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const EMAIL = 'ada@example.com';
 const PASSWORD = 'correct horse battery staple';
 
@@ -33,7 +32,6 @@ describe('the web app in a browser, on another origin', () => {
   const storedRefreshTokens = (): Promise<number> => gateway.app.database.connection.collection('refresh_tokens').countDocuments();
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH.`);
     let gatewayUrl = '';
     const secret = randomSecret();
     const now = (): number => Date.now() + offsetMs;
@@ -48,10 +46,7 @@ describe('the web app in a browser, on another origin', () => {
     // /readyz answers 200 once the shop's schema has loaded.
     await eventually(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 30_000);
     await gateway.createUser({ email: EMAIL, password: PASSWORD });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await (await browser.newContext()).newPage();
     page.on('request', (request) => {
       if (request.method() === 'POST' && new URL(request.url()).pathname === '/graphql/auth') {
