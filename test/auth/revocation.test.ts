@@ -5,7 +5,7 @@ import { ErrorCode, TokenRejection } from '../../src/errors.js';
 import { ACCESS_COOKIE, AUTH_PATH, REFRESH_COOKIE } from '../../src/http/cookies.js';
 import { CurrentSessionDocument, LoginDocument, LogoutDocument, MeDocument, RefreshDocument } from '../generated/operations.js';
 import { testConfig } from '../support/config.js';
-import { cookieAttributes, cookiePair, startGateway, type GraphQLResponse, type RequestOptions, type TestGateway } from '../support/gateway.js';
+import { cookieAttributes, cookiePair, startGateway, type GraphQLResponse, type RequestOptions, type TestGateway, rawCollection } from '../support/gateway.js';
 
 const PASSWORD = 'correct horse battery staple';
 /** Slack on top of exp + clock tolerance for a blocklist entry: the gateway's rounding plus the test's own latency. */
@@ -85,11 +85,7 @@ describe('session revocation', () => {
   let gateway: TestGateway;
   let ada: { id: string; email: string };
 
-  const raw = (name: string) => {
-    const db = gateway.app.database.connection.db;
-    if (!db) throw new Error('expected a connected database');
-    return db.collection<Record<string, unknown> & { _id: string }>(name);
-  };
+  const raw = (name: string) => rawCollection(gateway, name);
 
   beforeAll(async () => {
     gateway = await startGateway();

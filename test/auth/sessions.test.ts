@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import { Types } from 'mongoose';
+import { Types, type mongo } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, TokenRejection } from '../../src/errors.js';
 import { ACCESS_COOKIE, AUTH_PATH, REFRESH_COOKIE } from '../../src/http/cookies.js';
@@ -16,7 +16,7 @@ import {
   RevokeSessionDocument,
   RevokeUserSessionsDocument,
 } from '../generated/operations.js';
-import { cookieAttributes, cookiePair, startGateway, type GraphQLResponse, type RequestOptions, type TestGateway } from '../support/gateway.js';
+import { cookieAttributes, cookiePair, startGateway, type GraphQLResponse, type RequestOptions, type TestGateway, rawCollection } from '../support/gateway.js';
 
 const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'a brand new passphrase';
@@ -44,11 +44,8 @@ function expectRevoked(response: GraphQLResponse<unknown>): void {
 describe('managing sessions', () => {
   let gateway: TestGateway;
 
-  const raw = (name: string) => {
-    const db = gateway.app.database.connection.db;
-    if (!db) throw new Error('expected a connected database');
-    return db.collection(name);
-  };
+  // Ids of several kinds here (users have ObjectIds), so no _id type.
+  const raw = (name: string) => rawCollection<mongo.Document>(gateway, name);
 
   beforeAll(async () => {
     gateway = await startGateway();

@@ -15,7 +15,7 @@ import {
   UsersDocument,
 } from '../generated/operations.js';
 import { testConfig } from '../support/config.js';
-import { startGateway, type GraphQLResponse, type RequestOptions, type TestGateway } from '../support/gateway.js';
+import { startGateway, type GraphQLResponse, type RequestOptions, type TestGateway, rawCollection } from '../support/gateway.js';
 import { PASSWORD } from './support.js';
 
 /** The documented reach of a change across instances. */
@@ -65,11 +65,8 @@ describe('administering accounts across two instances', () => {
     await b?.stop();
   });
 
-  const raw = (name: string) => {
-    const db = a.app.database.connection.db;
-    if (!db) throw new Error('expected a connected database');
-    return db.collection(name);
-  };
+  // Users have ObjectId ids, other collections strings: no _id type here.
+  const raw = (name: string) => rawCollection<mongo.Document>(a, name);
 
   async function newUser(roles: Array<'USER' | 'ADMIN'> = []): Promise<{ id: string; email: string }> {
     counter++;

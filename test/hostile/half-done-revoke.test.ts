@@ -11,7 +11,7 @@ import {
   RevokeSessionDocument,
   RevokeUserSessionsDocument,
 } from '../generated/operations.js';
-import { startGateway, type GraphQLResponse, type RequestOptions, type TestGateway } from '../support/gateway.js';
+import { startGateway, type GraphQLResponse, type RequestOptions, type TestGateway, rawCollection } from '../support/gateway.js';
 import { PASSWORD } from './support.js';
 
 interface SignedIn {
@@ -45,11 +45,7 @@ describe('a revoke that failed halfway', () => {
     await gateway?.stop();
   });
 
-  const raw = (name: string) => {
-    const db = gateway.app.database.connection.db;
-    if (!db) throw new Error('expected a connected database');
-    return db.collection<Record<string, unknown> & { _id: string }>(name);
-  };
+  const raw = (name: string) => rawCollection(gateway, name);
 
   async function newUser(roles: Array<'USER' | 'ADMIN'> = []): Promise<{ id: string; email: string }> {
     counter++;

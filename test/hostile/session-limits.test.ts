@@ -3,7 +3,7 @@ import type { mongo } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, TokenRejection } from '../../src/errors.js';
 import { LogoutEverywhereDocument, MeDocument, MySessionsDocument } from '../generated/operations.js';
-import { startGateway, type GraphQLResponse, type RequestOptions, type TestGateway } from '../support/gateway.js';
+import { startGateway, type GraphQLResponse, type RequestOptions, type TestGateway, rawCollection } from '../support/gateway.js';
 import { PASSWORD } from './support.js';
 
 const LIMIT = 50;
@@ -43,11 +43,7 @@ describe('sessions per user', () => {
     await gateway?.stop();
   });
 
-  const raw = (name: string) => {
-    const db = gateway.app.database.connection.db;
-    if (!db) throw new Error('expected a connected database');
-    return db.collection<Record<string, unknown> & { _id: string }>(name);
-  };
+  const raw = (name: string) => rawCollection(gateway, name);
 
   async function newUser(): Promise<{ id: string; email: string }> {
     counter++;

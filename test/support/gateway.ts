@@ -1,4 +1,5 @@
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { mongo } from 'mongoose';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { createApp, type App, type AppOptions } from '../../src/app.js';
@@ -107,4 +108,14 @@ export function cookieAttributes(setCookie: string): Record<string, string | tru
     const [name = '', ...value] = part.split('=');
     return [name.toLowerCase(), value.length > 0 ? value.join('=') : true];
   }));
+}
+
+/**
+ * A collection of the gateway's database, read and written directly: for tests that set up states no operation
+ * produces (a half-done revoke, a forged record) or check what was stored.
+ */
+export function rawCollection<TSchema extends mongo.Document = Record<string, unknown> & { _id: string }>(gateway: TestGateway, name: string): mongo.Collection<TSchema> {
+  const db = gateway.app.database.connection.db;
+  if (!db) throw new Error('expected a connected database');
+  return db.collection<TSchema>(name);
 }
