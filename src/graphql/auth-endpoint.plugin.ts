@@ -2,17 +2,14 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
 import { ErrorCode } from '../errors.js';
 import type { GatewayContext } from './context.js';
+import { PUBLIC_ROOT_FIELDS } from './schema.js';
 
-/** The operations served at /graphql/auth. The refresh cookie is scoped to that path, so nothing else runs there. */
-export const AUTH_ROOT_FIELDS: readonly string[] = Object.freeze([
-  'Mutation.login',
-  'Mutation.signUp',
-  'Mutation.refresh',
-  'Mutation.logout',
-  'Mutation.requestPasswordReset',
-  'Mutation.resetPassword',
-  'Mutation.verifyEmail',
-]);
+/**
+ * The operations served at /graphql/auth. The refresh cookie is scoped to that path, so nothing else runs there.
+ * They are exactly the public root fields: every operation one can call without an access token belongs to
+ * signing in, refreshing, signing out or recovering an account, and nothing that needs a token belongs here.
+ */
+export const AUTH_ROOT_FIELDS: readonly string[] = PUBLIC_ROOT_FIELDS;
 
 /**
  * Keeps /graphql/auth to the auth mutations: a client cannot route its ordinary traffic through the path
