@@ -10,7 +10,7 @@ import {
   type GraphQLTypeResolver,
 } from 'graphql';
 import { ErrorCode, GatewayError, TokenRejection } from '../errors.js';
-import type { Caller, Denial } from './authorization.js';
+import type { Caller, Denial } from './authorization-types.js';
 import { decide, type Requirements } from './requirements.js';
 
 export interface CompleteInput {

@@ -1,5 +1,5 @@
 import { getOperationAST, getVariableValues, Kind, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
-import type { AuthorizationDecision, AuthorizationRules, Caller, Planner } from './authorization.js';
+import type { AuthorizationDecision, AuthorizationRules, Caller, Planner } from './authorization-types.js';
 import { createCompleter } from './complete.js';
 import { plan } from './prune.js';
 import { compileRequirements } from './requirements.js';

@@ -18,7 +18,7 @@ import {
   type OperationDefinitionNode,
   type SelectionNode,
 } from 'graphql';
-import type { AuthorizationDecision, Caller, Denial, DeniedSelection } from './authorization.js';
+import type { AuthorizationDecision, Caller, Denial, DeniedSelection } from './authorization-types.js';
 import { decide, type Requirements } from './requirements.js';
 
 /** 'root': the operation's top level, where each field is decided only if an upstream owns it. 'decide': under an upstream root field. 'pass': under one of the gateway's own root fields, whose resolvers decide. */

@@ -1,5 +1,5 @@
 import { getNamedType, isObjectType, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
-import type { AuthorizationRules, Caller, Denial, FieldRule } from './authorization.js';
+import type { AuthorizationRules, Caller, Denial, FieldRule } from './authorization-types.js';
 
 /**
  * What a caller needs to see one field of one concrete object type, assuming its parent was visible: every

@@ -1,5 +1,5 @@
 import { Kind, type ConstDirectiveNode, type DocumentNode, type FieldDefinitionNode, type ValueNode } from 'graphql';
-import type { FieldRule } from './authorization.js';
+import type { FieldRule } from './authorization-types.js';
 
 const AUTHORIZED = 'authorized';
 const PUBLIC = 'public';
