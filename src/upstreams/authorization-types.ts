@@ -10,10 +10,19 @@ export type FieldRule = { readonly kind: 'public' } | { readonly kind: 'authoriz
 /**
  * Rules of every upstream, keyed 'Type.field' (fields) and 'Type' (object types). Fields of types not in `owned`
  * (the gateway's own schema) are not the planner's business: their resolvers enforce @authorized themselves.
+ * Root types are keyed by the operation's root as composed ('Query', 'Mutation', 'Subscription'), whatever the
+ * upstream calls them (`schema { query: query_root }`): field rules as 'Query.x', and a rule on the root type
+ * itself never in `types` but in `rootTypeRules`, once per root field that upstream defines.
  */
 export interface AuthorizationRules {
   readonly fields: ReadonlyMap<string, FieldRule>;
+  /** Object types other than the roots. */
   readonly types: ReadonlyMap<string, FieldRule>;
+  /**
+   * 'Query.x' → the rule on the root type that defines x in its own upstream. Two upstreams' root types are
+   * merged into one composed root, so a root type's rule must cover only its own upstream's fields.
+   */
+  readonly rootTypeRules: ReadonlyMap<string, FieldRule>;
   /**
    * Root field coordinates ('Query.x', 'Mutation.y') and type names that belong to upstreams. The planner reads
    * the root coordinates: everything selected under an upstream root field is decided, everything under one of
@@ -61,10 +70,19 @@ export interface AuthorizationDecision {
   readonly nothingAllowed: boolean;
 }
 
+/** What the planner's decision cache holds now: tests and diagnostics read it, nothing decides on it. */
+export interface PlannerCacheStats {
+  readonly entries: number;
+  /** The cache's own estimate of what its entries cost, bounded by the planner's `cacheBytes`. */
+  readonly bytes: number;
+  /** Length of the longest cache key (keys never hold variable values). */
+  readonly longestKey: number;
+}
+
 export interface Planner {
   /**
-   * Decides an operation for a caller. Cached per (document object, roles, caller kind + reason, and the values
-   * of variables used by @skip/@include).
+   * Decides an operation for a caller. Cached per (document object, operation, roles, caller kind + reason, and
+   * what each variable used by @skip/@include evaluates to: true, false, null, absent or invalid).
    */
   authorize(input: {
     document: DocumentNode;
@@ -88,4 +106,5 @@ export interface Planner {
     caller: Caller;
     data: Record<string, unknown> | null;
   }): { data: Record<string, unknown> | null; errors: GraphQLError[] };
+  cacheStats(): PlannerCacheStats;
 }

@@ -13,6 +13,7 @@ export type {
   Denial,
   FieldRule,
   Planner,
+  PlannerCacheStats,
 } from './authorization-types.js';
 
 /**
@@ -23,3 +24,5 @@ export type {
 export { readRules } from './rules.js';
 /** One planner per composed schema (build a new one when the schema is swapped); it caches per document. */
 export { createPlanner } from './planner.js';
+/** Whether an operation selects introspection (`__schema`/`__type`): the gateway answers it, never an upstream. */
+export { selectsIntrospection } from './introspection.js';

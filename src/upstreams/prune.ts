@@ -47,7 +47,7 @@ export interface PlanInput {
   readonly owned: ReadonlySet<string>;
   readonly document: DocumentNode;
   readonly operation: OperationDefinitionNode;
-  /** Coerced (or, if they do not coerce, raw) variables: only @skip/@include read them. */
+  /** What the @skip/@include variables evaluate to (true, false or null; absent when absent or invalid): nothing else reads them. */
   readonly variables: Record<string, unknown>;
   readonly caller: Caller;
 }
