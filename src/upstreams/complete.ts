@@ -1,7 +1,7 @@
 import {
   buildASTSchema,
   execute,
-  type GraphQLError,
+  GraphQLError,
   parse,
   printSchema,
   type DocumentNode,
@@ -10,7 +10,7 @@ import {
   type GraphQLTypeResolver,
 } from 'graphql';
 import { ErrorCode, GatewayError, TokenRejection } from '../errors.js';
-import type { Caller, Denial } from './authorization.js';
+import type { Caller, Denial } from './authorization-types.js';
 import { decide, type Requirements } from './requirements.js';
 
 export interface CompleteInput {
@@ -87,10 +87,20 @@ export function createCompleter(schema: GraphQLSchema, requirements: Requirement
     });
     if ('then' in result) throw new Error('The completer resolved asynchronously; its resolvers are property reads and must not.');
     if (result.data === undefined) {
-      throw new Error(`The completer could not execute the document: ${result.errors?.map((error) => error.message).join('; ')}`);
+      // No data at all is a request error: the document was validated, so what failed is the client's variables
+      // not coercing. Nothing was sent upstream (or the upstream refused them too): the client's mistake, said so.
+      return { data: null, errors: (result.errors ?? []).map(badUserInput) };
     }
     return { data: result.data as Record<string, unknown> | null, errors: [...(result.errors ?? [])] };
   };
+}
+
+function badUserInput(error: GraphQLError): GraphQLError {
+  return new GraphQLError(error.message, {
+    ...(error.nodes && { nodes: error.nodes }),
+    originalError: new GatewayError(ErrorCode.BAD_USER_INPUT, { detail: error.message }),
+    extensions: { code: ErrorCode.BAD_USER_INPUT },
+  });
 }
 
 function toGatewayError(denial: Denial): GatewayError {

@@ -70,6 +70,7 @@ export function compose(input: { ownSchema: GraphQLSchema; upstreams: readonly L
 
   const fields = new Map<string, FieldRule>();
   const types = new Map<string, FieldRule>();
+  const rootTypeRules = new Map<string, FieldRule>();
   const owned = new Set<string>();
   for (const upstream of upstreams) {
     const rules = readRules({ upstream: upstream.name, sdl: upstream.document, knownRoles });
@@ -77,6 +78,9 @@ export function compose(input: { ownSchema: GraphQLSchema; upstreams: readonly L
     problems.push(...rules.problems);
     for (const [key, rule] of rules.fields) fields.set(key, rule);
     for (const [key, rule] of rules.types) types.set(key, rule);
+    // Keyed per root field: each upstream's root-type rule covers its own root fields, and root fields never
+    // collide (refused above), so two upstreams' root-type rules never meet.
+    for (const [key, rule] of rules.rootTypeRules) rootTypeRules.set(key, rule);
   }
   for (const [coordinate, owner] of ownerOf) if (owner !== GATEWAY_SOURCE) owned.add(coordinate);
   for (const [name, { source }] of typeOwner) if (source !== GATEWAY_SOURCE) owned.add(name);
@@ -93,7 +97,7 @@ export function compose(input: { ownSchema: GraphQLSchema; upstreams: readonly L
           ],
           mergeDirectives: true,
         });
-  const rules: AuthorizationRules = { fields, types, owned };
+  const rules: AuthorizationRules = { fields, types, rootTypeRules, owned };
   return {
     ok: true,
     composition: {

@@ -14,7 +14,7 @@ import type { Viewer } from '../auth/auth-service.js';
 import type { AuthorizationMode } from '../config/config.js';
 import { ErrorCode, GatewayError, type TokenRejection } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { AuthorizationDecision, Caller, DeniedSelection } from './authorization.js';
+import { selectsIntrospection, type AuthorizationDecision, type Caller, type DeniedSelection } from './authorization.js';
 import { GATEWAY_SOURCE, type Composition } from './compose.js';
 import { UpstreamError, upstreamFailureOf, type UpstreamCallContext } from './executor.js';
 import type { IdentityCache } from './identity-cache.js';
@@ -81,7 +81,11 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
 
     const owners = cachedRootOwners(composition, document, operation);
     if (owners.size === 0) return run(composition.apiSchema, request.context);
-    if (owners.size === 1 && owners.has(GATEWAY_SOURCE)) return run(composition.ownSchema, request.context);
+    // Issue 16 item 7: introspection is always answered here, from the composed schema. Beside an upstream's
+    // fields it must not take the fast path (the upstream would show its whole real schema), and beside the
+    // gateway's own fields it must not see the gateway's schema alone: such operations take the mixed path below.
+    const introspection = selectsIntrospection(document, operationName);
+    if (owners.size === 1 && owners.has(GATEWAY_SOURCE) && !introspection) return run(composition.ownSchema, request.context);
 
     const caller = callerOf(request.viewer);
     const decision = composition.planner.authorize({ document, operationName, variables, caller });
@@ -90,7 +94,7 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
     }
     const upstreams = [...owners].filter((owner) => owner !== GATEWAY_SOURCE);
 
-    if (owners.size === 1) {
+    if (owners.size === 1 && !introspection) {
       const upstream = upstreams[0] as string;
       let data: Record<string, unknown> | null = null;
       let upstreamErrors: readonly GraphQLError[] = [];

@@ -18,7 +18,7 @@ import {
   type OperationDefinitionNode,
   type SelectionNode,
 } from 'graphql';
-import type { AuthorizationDecision, Caller, Denial, DeniedSelection } from './authorization.js';
+import type { AuthorizationDecision, Caller, Denial, DeniedSelection } from './authorization-types.js';
 import { decide, type Requirements } from './requirements.js';
 
 /** 'root': the operation's top level, where each field is decided only if an upstream owns it. 'decide': under an upstream root field. 'pass': under one of the gateway's own root fields, whose resolvers decide. */
@@ -47,7 +47,7 @@ export interface PlanInput {
   readonly owned: ReadonlySet<string>;
   readonly document: DocumentNode;
   readonly operation: OperationDefinitionNode;
-  /** Coerced (or, if they do not coerce, raw) variables: only @skip/@include read them. */
+  /** What the @skip/@include variables evaluate to (true, false or null; absent when absent or invalid): nothing else reads them. */
   readonly variables: Record<string, unknown>;
   readonly caller: Caller;
 }

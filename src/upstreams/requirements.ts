@@ -1,5 +1,5 @@
 import { getNamedType, isObjectType, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
-import type { AuthorizationRules, Caller, Denial, FieldRule } from './authorization.js';
+import type { AuthorizationRules, Caller, Denial, FieldRule } from './authorization-types.js';
 
 /**
  * What a caller needs to see one field of one concrete object type, assuming its parent was visible: every
@@ -21,7 +21,7 @@ const SIGNED_IN: readonly string[] = Object.freeze([]);
  * The rules combined, once per schema. A field's requirement is its own rule (an upstream root field without
  * one needs a signed-in user: deny by default), the rules of the same field on the interfaces its type
  * implements, the rule of its parent object type (so a type's rule also covers its fields when it is reached
- * through an interface or union), and the rule of the object type it returns. The parent's own requirement is
+ * through an interface or union; for a root field, the rule of its own upstream's root type only), and the rule of the object type it returns. The parent's own requirement is
  * not repeated here: a child is only ever looked at when its parent was visible.
  */
 export function compileRequirements(schema: GraphQLSchema, rules: AuthorizationRules): Requirements {
@@ -29,7 +29,7 @@ export function compileRequirements(schema: GraphQLSchema, rules: AuthorizationR
   const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].map((type) => type?.name));
   const memo = new Map<string, Requirement>();
   const namedRoles = new Set<string>();
-  for (const rule of [...rules.fields.values(), ...rules.types.values()]) {
+  for (const rule of [...rules.fields.values(), ...rules.types.values(), ...rules.rootTypeRules.values()]) {
     if (rule.kind === 'authorized') for (const role of rule.roles) namedRoles.add(role);
   }
 
@@ -43,11 +43,14 @@ export function compileRequirements(schema: GraphQLSchema, rules: AuthorizationR
     const add = (clause: readonly string[] | undefined): void => {
       if (clause) clauses.push(clause);
     };
-    const own = rules.fields.get(`${parent.name}.${fieldName}`);
-    if (own === undefined && roots.has(parent.name)) clauses.push(SIGNED_IN);
+    const coordinate = `${parent.name}.${fieldName}`;
+    const own = rules.fields.get(coordinate);
+    const isRoot = roots.has(parent.name);
+    if (own === undefined && isRoot) clauses.push(SIGNED_IN);
     add(clauseOf(own));
     for (const iface of parent.getInterfaces()) add(clauseOf(rules.fields.get(`${iface.name}.${fieldName}`)));
-    add(clauseOf(rules.types.get(parent.name)));
+    // A root type's rule belongs to the upstream that wrote it, recorded per root field at composition.
+    add(clauseOf(isRoot ? rules.rootTypeRules.get(coordinate) : rules.types.get(parent.name)));
     const field = parent.getFields()[fieldName];
     const returned = field ? getNamedType(field.type) : undefined;
     if (returned && isObjectType(returned)) add(clauseOf(rules.types.get(returned.name)));

@@ -1,17 +1,25 @@
 import { Kind, type ConstDirectiveNode, type DocumentNode, type FieldDefinitionNode, type ValueNode } from 'graphql';
-import type { FieldRule } from './authorization.js';
+import type { FieldRule } from './authorization-types.js';
 
 const AUTHORIZED = 'authorized';
 const PUBLIC = 'public';
+
+/** What a root type is called in the composed schema, whatever its upstream calls it. */
+const COMPOSED_ROOTS = { query: 'Query', mutation: 'Mutation', subscription: 'Subscription' } as const;
 
 /**
  * Reads the authorization directives straight from the SDL's syntax tree rather than from a built schema, so an
  * upstream may use `@authorized`/`@public` without declaring them (many frameworks print SDL without directive
  * definitions) and a declaration that differs slightly (e.g. roles as an enum) still reads the same.
+ *
+ * Root types are read under their composed names (the gateway serves every root field on one `Query` /
+ * `Mutation` / `Subscription`): a field rule on `query_root.x` is kept as 'Query.x', and a rule on the root type
+ * itself is recorded for each of this SDL's own root fields, never for the composed root as a whole.
  */
 export function readRules(input: { upstream: string; sdl: DocumentNode; knownRoles: readonly string[] }): {
   fields: Map<string, FieldRule>;
   types: Map<string, FieldRule>;
+  rootTypeRules: Map<string, FieldRule>;
   problems: string[];
 } {
   const { upstream, sdl, knownRoles } = input;
@@ -19,10 +27,24 @@ export function readRules(input: { upstream: string; sdl: DocumentNode; knownRol
   const types = new Map<string, FieldRule>();
   const problems: string[] = [];
   const where = `Upstream "${upstream}"`;
+  const roots = rootNames(sdl);
+  /** Per root type as the SDL names it: its own rule, and the composed coordinates of its fields. */
+  const rootRules = new Map<string, FieldRule>();
+  const rootFields = new Map<string, string[]>();
 
   for (const definition of sdl.definitions) {
+    if (definition.kind === Kind.DIRECTIVE_DEFINITION) {
+      for (const argument of definition.arguments ?? []) refuseOn(argument.directives, `@${definition.name.value}(${argument.name.value}:)`, where, problems);
+      continue;
+    }
     const isObject = definition.kind === Kind.OBJECT_TYPE_DEFINITION || definition.kind === Kind.OBJECT_TYPE_EXTENSION;
     const isInterface = definition.kind === Kind.INTERFACE_TYPE_DEFINITION || definition.kind === Kind.INTERFACE_TYPE_EXTENSION;
+    if (definition.kind === Kind.INPUT_OBJECT_TYPE_DEFINITION || definition.kind === Kind.INPUT_OBJECT_TYPE_EXTENSION) {
+      for (const field of definition.fields ?? []) refuseOn(field.directives, `${definition.name.value}.${field.name.value}`, where, problems);
+    }
+    if (definition.kind === Kind.ENUM_TYPE_DEFINITION || definition.kind === Kind.ENUM_TYPE_EXTENSION) {
+      for (const value of definition.values ?? []) refuseOn(value.directives, `${definition.name.value}.${value.name.value}`, where, problems);
+    }
     if (!isObject && !isInterface) {
       if ('directives' in definition && 'name' in definition && definition.name) {
         for (const directive of definition.directives ?? []) {
@@ -37,6 +59,7 @@ export function readRules(input: { upstream: string; sdl: DocumentNode; knownRol
       continue;
     }
     const typeName = definition.name.value;
+    const composedRoot = isObject ? roots.get(typeName) : undefined;
     for (const directive of definition.directives ?? []) {
       const name = directive.name.value;
       if (name === PUBLIC) {
@@ -47,16 +70,48 @@ export function readRules(input: { upstream: string; sdl: DocumentNode; knownRol
         );
       } else if (name === AUTHORIZED) {
         const rule = readAuthorized(directive, `type ${typeName}`, where, knownRoles, problems);
-        if (rule && types.has(typeName)) problems.push(`${where}: type ${typeName} carries @authorized more than once; keep one.`);
-        else if (rule) types.set(typeName, rule);
+        const kept = composedRoot === undefined ? types : rootRules;
+        if (rule && kept.has(typeName)) problems.push(`${where}: type ${typeName} carries @authorized more than once; keep one.`);
+        else if (rule) kept.set(typeName, rule);
       }
     }
     for (const field of definition.fields ?? []) {
+      for (const argument of field.arguments ?? []) refuseOn(argument.directives, `${typeName}.${field.name.value}(${argument.name.value}:)`, where, problems);
+      const coordinate = `${composedRoot ?? typeName}.${field.name.value}`;
+      if (composedRoot !== undefined) rootFields.set(typeName, [...(rootFields.get(typeName) ?? []), coordinate]);
       const rule = readFieldRule(field, `${typeName}.${field.name.value}`, where, knownRoles, problems);
-      if (rule) fields.set(`${typeName}.${field.name.value}`, rule);
+      if (rule) fields.set(coordinate, rule);
     }
   }
-  return { fields, types, problems };
+  const rootTypeRules = new Map<string, FieldRule>();
+  for (const [typeName, rule] of rootRules) for (const coordinate of rootFields.get(typeName) ?? []) rootTypeRules.set(coordinate, rule);
+  return { fields, types, rootTypeRules, problems };
+}
+
+/**
+ * The SDL's root types by the names it gives them → their composed names. Without a schema definition, graphql-js
+ * takes the types named Query, Mutation and Subscription; with one (or an `extend schema`), exactly those listed.
+ */
+function rootNames(sdl: DocumentNode): Map<string, string> {
+  const declared = sdl.definitions.flatMap((definition) =>
+    definition.kind === Kind.SCHEMA_DEFINITION || definition.kind === Kind.SCHEMA_EXTENSION ? (definition.operationTypes ?? []) : [],
+  );
+  if (declared.length === 0) return new Map(Object.values(COMPOSED_ROOTS).map((name) => [name, name]));
+  return new Map(declared.map((operationType) => [operationType.type.name.value, COMPOSED_ROOTS[operationType.operation]]));
+}
+
+/**
+ * @authorized and @public guard fields and object types only. On an argument, an input field or an enum value
+ * nothing would read them, so such an SDL would look protected while it is not: refused, naming the coordinate.
+ */
+function refuseOn(directives: readonly ConstDirectiveNode[] | undefined, coordinate: string, where: string, problems: string[]): void {
+  for (const directive of directives ?? []) {
+    const name = directive.name.value;
+    if (name !== AUTHORIZED && name !== PUBLIC) continue;
+    problems.push(
+      `${where}: @${name} on ${coordinate} protects nothing (only fields and object types are guarded); remove it, and guard the field or type that exposes it instead.`,
+    );
+  }
 }
 
 function readFieldRule(

@@ -14,8 +14,8 @@ const SDL = /* GraphQL */ `
 
 describe('the documented example', () => {
   const schema = buildSchema(SDL, { assumeValidSDL: true });
-  const { fields, types } = readRules({ upstream: 'shop', sdl: parse(SDL), knownRoles: ['USER', 'ADMIN', 'EDITOR'] });
-  const planner = createPlanner({ schema, rules: { fields, types, owned: new Set(['Query.products', 'Query.orders', 'Product', 'Order']) } });
+  const { fields, types, rootTypeRules } = readRules({ upstream: 'shop', sdl: parse(SDL), knownRoles: ['USER', 'ADMIN', 'EDITOR'] });
+  const planner = createPlanner({ schema, rules: { fields, types, rootTypeRules, owned: new Set(['Query.products', 'Query.orders', 'Product', 'Order']) } });
   const rootValue = { products: [{ id: 'p1', name: 'Lamp', cost: 4 }, { id: 'p2', name: 'Desk', cost: 90 }], orders: [{ id: 'o1', total: 94 }] };
   const document = parse('{ products { name cost } orders { id } }');
 

@@ -221,6 +221,15 @@ describe('planner: variables, @skip and @include', () => {
     expect(withCost.resolved).not.toContain('Product.cost');
   });
 
+  it('answers BAD_USER_INPUT instead of throwing when everything is denied and a variable does not coerce', () => {
+    const document = parse('query Q($id: ID!) { order(id: $id) { id } }');
+    const variables = { id: { not: 'an id' } };
+    expect(f.planner.authorize({ document, variables, caller: guest }).nothingAllowed).toBe(true);
+    const completed = f.planner.complete({ document, variables, caller: guest, data: null });
+    expect(completed.data).toBeNull();
+    expect(completed.errors.map((error) => error.extensions['code'])).toEqual(['BAD_USER_INPUT']);
+  });
+
   it('sends nothing when @skip leaves no upstream field, and answers an empty object', () => {
     const answer = send(f, 'query Q($no: Boolean!) { products @skip(if: $no) { id } }', guest, { no: true });
     expect(answer.decision).toMatchObject({ deniedCount: 0, nothingAllowed: true });
@@ -319,6 +328,41 @@ describe('planner: cache', () => {
     const on = f.planner.authorize({ document, variables: { c: true, id: 'p1' }, caller: guest });
     expect(f.planner.authorize({ document, variables: { c: true, id: 'p2' }, caller: guest })).toBe(on);
     expect(f.planner.authorize({ document, variables: { c: false, id: 'p1' }, caller: guest })).not.toBe(on);
+  });
+
+  it('keys on what a @skip/@include variable evaluates to, never on its value: 32 distinct 60 KB values leave the cache flat', () => {
+    const planner = fixture().planner;
+    const document = parse('query Q($c: Boolean!) { products { id cost @include(if: $c) } }');
+    const first = planner.authorize({ document, variables: { c: 'x'.repeat(60 * 1024) }, caller: guest });
+    const after = planner.cacheStats();
+    for (let index = 0; index < 32; index++) {
+      const value = `${index}`.padEnd(60 * 1024, String.fromCharCode(97 + (index % 26)));
+      // Every non-Boolean value is one outcome (invalid): the same decision object each time.
+      expect(planner.authorize({ document, variables: { c: value }, caller: guest })).toBe(first);
+    }
+    expect(planner.cacheStats()).toEqual(after);
+    expect(after.entries).toBe(1);
+    expect(after.longestKey).toBeLessThan(64);
+    expect(after.bytes).toBeLessThan(4096);
+    // true and false are outcomes of their own; a default stands in for an absent value.
+    const on = planner.authorize({ document, variables: { c: true }, caller: guest });
+    expect(on.deniedCount).toBe(1);
+    expect(planner.authorize({ document, variables: { c: false }, caller: guest }).deniedCount).toBe(0);
+    const defaulted = parse('query Q($c: Boolean! = false) { products { id cost @include(if: $c) } }');
+    expect(planner.authorize({ document: defaulted, variables: {}, caller: guest })).toBe(planner.authorize({ document: defaulted, variables: { c: false }, caller: guest }));
+  });
+
+  it('bounds the cache in bytes as well as in entries', () => {
+    const bounded = fixture({ cacheBytes: 64 * 1024 });
+    for (let index = 0; index < 40; index++) {
+      // A different large document each time (aliases make it long), each with a denied field to prune.
+      const aliases = Array.from({ length: 400 }, (_, n) => `a${n}: id`).join(' ');
+      bounded.planner.authorize({ document: parse(`query Q${index} { products { ${aliases} cost } }`), variables: undefined, caller: guest });
+    }
+    const stats = bounded.planner.cacheStats();
+    expect(stats.bytes).toBeLessThanOrEqual(64 * 1024);
+    expect(stats.entries).toBeLessThan(40);
+    expect(stats.entries).toBeGreaterThan(0);
   });
 
   it('stays correct when a document outgrows its cache', () => {

@@ -78,6 +78,57 @@ describe('readRules()', () => {
     expect(problems.join('\n')).toMatch(/interface I/);
   });
 
+  it('records a rule on a root type for each of that SDL\'s own root fields, never as a rule of the composed root', () => {
+    const { fields, types, rootTypeRules, problems } = readRules({
+      upstream: 'admin',
+      sdl: parse('type Query @authorized(roles: ["ADMIN"]) { purgeCache: Boolean stats: Int @public } extend type Query { flush: Boolean }'),
+      knownRoles: ROLES,
+    });
+    expect(problems).toEqual([]);
+    expect(types.has('Query')).toBe(false);
+    expect(Object.fromEntries(rootTypeRules)).toEqual({
+      'Query.purgeCache': { kind: 'authorized', roles: ['ADMIN'] },
+      'Query.stats': { kind: 'authorized', roles: ['ADMIN'] },
+      'Query.flush': { kind: 'authorized', roles: ['ADMIN'] },
+    });
+    expect(fields.get('Query.stats')).toEqual({ kind: 'public' });
+  });
+
+  it('reads the rules of renamed roots (schema { query: query_root }) under the composed root names', () => {
+    const sdl = parse(`
+      schema { query: query_root mutation: mutation_root }
+      type query_root { report: String @authorized(roles: ["ADMIN"]) open: String @public }
+      type mutation_root @authorized(roles: ["ADMIN"]) { purge: Boolean }
+      type Query { notTheRoot: String @public }
+    `);
+    const { fields, types, rootTypeRules, problems } = readRules({ upstream: 'hasura', sdl, knownRoles: ROLES });
+    expect(problems).toEqual([]);
+    expect(fields.get('Query.report')).toEqual({ kind: 'authorized', roles: ['ADMIN'] });
+    expect(fields.get('Query.open')).toEqual({ kind: 'public' });
+    expect(fields.has('query_root.report')).toBe(false);
+    expect(Object.fromEntries(rootTypeRules)).toEqual({ 'Mutation.purge': { kind: 'authorized', roles: ['ADMIN'] } });
+    expect(types.has('mutation_root')).toBe(false);
+    // A type merely named Query is not a root here.
+    expect(fields.get('Query.notTheRoot')).toEqual({ kind: 'public' });
+  });
+
+  it('refuses @authorized and @public on arguments, input fields, enum values and directive arguments, naming each coordinate', () => {
+    const sdl = parse(`
+      type Query { products(limit: Int @authorized(roles: ["ADMIN"])): [String] @public }
+      interface Named { name(locale: String @public): String }
+      input Filter { owner: String @authorized }
+      extend input Filter { tenant: String @public }
+      enum Order { NEWEST OLDEST @authorized }
+      directive @cost(weight: Int @authorized) on FIELD_DEFINITION
+    `);
+    const { problems } = readRules({ upstream: 'shop', sdl, knownRoles: ROLES });
+    const text = problems.join('\n');
+    expect(problems).toHaveLength(6);
+    for (const coordinate of ['Query.products(limit:)', 'Named.name(locale:)', 'Filter.owner', 'Filter.tenant', 'Order.OLDEST', '@cost(weight:)']) {
+      expect(text).toContain(` on ${coordinate} protects nothing`);
+    }
+  });
+
   it('treats roles: null as no roles', () => {
     const { fields, problems } = readRules({ upstream: 'shop', sdl: parse('type Query { a: Int @authorized(roles: null) }'), knownRoles: ROLES });
     expect(problems).toEqual([]);
@@ -92,17 +143,17 @@ describe('rules in the planner', () => {
       interface Person { name: String! email: String @authorized(roles: ["ADMIN"]) }
       type Staff implements Person { name: String! email: String }
     `;
-    const { fields, types } = readRules({ upstream: 'hr', sdl: parse(sdl), knownRoles: ROLES });
+    const { fields, types, rootTypeRules } = readRules({ upstream: 'hr', sdl: parse(sdl), knownRoles: ROLES });
     const schema = buildSchema(sdl, { assumeValidSDL: true });
-    const planner = createPlanner({ schema, rules: { fields, types, owned: new Set(['Query.people', 'Person', 'Staff']) } });
+    const planner = createPlanner({ schema, rules: { fields, types, rootTypeRules, owned: new Set(['Query.people', 'Person', 'Staff']) } });
     const decision = planner.authorize({ document: parse('{ people { ... on Staff { name email } } }'), variables: undefined, caller: { kind: 'user', roles: ['USER'] } });
     expect(decision.denied).toEqual([{ code: 'FORBIDDEN', path: ['people', 'email'], coordinate: 'Staff.email' }]);
   });
 
   it('keeps a @public root field open to guests even when it returns a type that is not authorized, but not one returning an authorized type', () => {
     const sdl = 'type Query { open: Box @public closed: Safe @public } type Box { v: Int } type Safe @authorized { v: Int }';
-    const { fields, types } = readRules({ upstream: 'x', sdl: parse(sdl), knownRoles: ROLES });
-    const planner = createPlanner({ schema: buildSchema(sdl, { assumeValidSDL: true }), rules: { fields, types, owned: new Set(['Query.open', 'Query.closed']) } });
+    const { fields, types, rootTypeRules } = readRules({ upstream: 'x', sdl: parse(sdl), knownRoles: ROLES });
+    const planner = createPlanner({ schema: buildSchema(sdl, { assumeValidSDL: true }), rules: { fields, types, rootTypeRules, owned: new Set(['Query.open', 'Query.closed']) } });
     const decision = planner.authorize({ document: parse('{ open { v } closed { v } }'), variables: undefined, caller: { kind: 'guest' } });
     expect(decision.denied.map((denied) => denied.path)).toEqual([['closed']]);
   });

@@ -99,9 +99,9 @@ export interface Fixture {
   readonly problems: string[];
 }
 
-export function fixture(options: { cacheSize?: number } = {}): Fixture {
+export function fixture(options: { cacheSize?: number; cacheBytes?: number } = {}): Fixture {
   const sdl = parse(SHOP_SDL);
-  const { fields, types, problems } = readRules({ upstream: 'shop', sdl, knownRoles: ROLES });
+  const { fields, types, rootTypeRules, problems } = readRules({ upstream: 'shop', sdl, knownRoles: ROLES });
   const composed = buildASTSchema(parse(`${SHOP_SDL}\n${GATEWAY_SDL}`), { assumeValidSDL: true });
   const owned = new Set<string>([
     ...['products', 'product', 'orders', 'recommendations', 'order', 'adminReport', 'search', 'node'].map((name) => `Query.${name}`),
@@ -109,7 +109,7 @@ export function fixture(options: { cacheSize?: number } = {}): Fixture {
     'Mutation.subscribe',
     'Product', 'Supplier', 'Review', 'Order', 'Node', 'SearchResult',
   ]);
-  const planner = createPlanner({ schema: composed, rules: { fields, types, owned }, ...options });
+  const planner = createPlanner({ schema: composed, rules: { fields, types, rootTypeRules, owned }, ...options });
   return { composed, planner, problems };
 }
 
