@@ -224,6 +224,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       ownSchema,
       knownRoles: config.roles,
       timeoutMs: config.upstreams.timeoutMs,
+      maxResponseBytes: config.upstreams.maxResponseBytes,
       pollSeconds: config.upstreams.schemaPollSeconds,
       logger,
     });

@@ -24,6 +24,8 @@ export interface GatewayConfig {
     /** How often each upstream's schema is loaded again (0: never). */
     readonly schemaPollSeconds: number;
     readonly timeoutMs: number;
+    /** The longest answer read from an upstream (schema loading included); a longer one is cut off. */
+    readonly maxResponseBytes: number;
     /** Lower-cased client header names copied to upstream calls. */
     readonly forwardHeaders: readonly string[];
     /** Upstream error codes whose messages reach clients in production. */
@@ -41,6 +43,8 @@ export const GATEWAY_VARIABLES = {
   UPSTREAM_SCHEMA_POLL_SECONDS: seconds(0, 86400).default(60),
   // Below the 15 s request timeout (app.ts), so an upstream that hangs answers UPSTREAM_UNAVAILABLE, not a cut connection.
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(14_000).default(5000),
+  // Past V8's string limit (about 512 MiB) a body cannot even be read: the cap stays well below it.
+  UPSTREAM_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(8 * 1024 * 1024),
   UPSTREAM_FORWARD_HEADERS: list(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'each entry must be a header name')).default([]),
   UPSTREAM_ERROR_CODES_PASSED: list(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'each code must look like BAD_USER_INPUT')).default([
     'BAD_USER_INPUT',
@@ -55,6 +59,7 @@ export const GATEWAY_VARIABLES = {
 export const GATEWAY_HINTS: Readonly<Partial<Record<keyof typeof GATEWAY_VARIABLES, string>>> = {
   UPSTREAM_SCHEMA_POLL_SECONDS: 'use whole seconds from 0 (never poll) to 86400',
   UPSTREAM_TIMEOUT_MS: 'use milliseconds from 100 to 14000; it must stay below the 15 s request timeout',
+  UPSTREAM_MAX_RESPONSE_BYTES: 'use bytes from 1024 to 268435456 (256 MiB); the default is 8388608 (8 MiB)',
   UPSTREAM_FORWARD_HEADERS: 'a comma-separated list of header names such as accept-language,x-request-id',
   UPSTREAM_ERROR_CODES_PASSED: 'a comma-separated list of extensions.code values such as BAD_USER_INPUT,NOT_FOUND',
   AUTHORIZATION_MODE: 'use filter (denied fields answer null) or reject (any denied field refuses the operation)',
@@ -79,13 +84,14 @@ export function readGateway(vars: ParsedVariables<typeof GATEWAY_VARIABLES>, env
       );
     }
   }
-  const { UPSTREAM_SCHEMA_POLL_SECONDS: poll, UPSTREAM_TIMEOUT_MS: timeoutMs, UPSTREAM_ERROR_CODES_PASSED: passed, AUTHORIZATION_MODE: mode, ROLES: roles } = vars;
-  if (poll === undefined || timeoutMs === undefined || passed === undefined || mode === undefined || roles === undefined) return undefined;
+  const { UPSTREAM_SCHEMA_POLL_SECONDS: poll, UPSTREAM_TIMEOUT_MS: timeoutMs, UPSTREAM_MAX_RESPONSE_BYTES: maxResponseBytes, UPSTREAM_ERROR_CODES_PASSED: passed, AUTHORIZATION_MODE: mode, ROLES: roles } = vars;
+  if (poll === undefined || timeoutMs === undefined || maxResponseBytes === undefined || passed === undefined || mode === undefined || roles === undefined) return undefined;
   return {
     upstreams: {
       list: upstreams,
       schemaPollSeconds: poll,
       timeoutMs,
+      maxResponseBytes,
       forwardHeaders: [...new Set(forwardHeaders)],
       errorCodesPassed: passed,
     },

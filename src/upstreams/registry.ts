@@ -10,6 +10,8 @@ export interface RegistryOptions {
   readonly ownSchema: GraphQLSchema;
   readonly knownRoles: readonly string[];
   readonly timeoutMs: number;
+  /** UPSTREAM_MAX_RESPONSE_BYTES, for schema loading and every call alike. */
+  readonly maxResponseBytes: number;
   /** 0: load once (with retries until it succeeds), never again. */
   readonly pollSeconds: number;
   readonly logger: Logger;
@@ -50,7 +52,7 @@ export function createUpstreamRegistry(options: RegistryOptions): UpstreamRegist
   const { ownSchema, knownRoles, logger, pollSeconds } = options;
   const states: UpstreamState[] = options.upstreams.map((config) => ({
     config,
-    executor: createUpstreamExecutor({ name: config.name, url: config.url, timeoutMs: options.timeoutMs }),
+    executor: createUpstreamExecutor({ name: config.name, url: config.url, timeoutMs: options.timeoutMs, maxResponseBytes: options.maxResponseBytes }),
     loaded: undefined,
     warnedIntrospection: false,
     retryMs: FIRST_RETRY_MS,
