@@ -107,24 +107,31 @@ const POLL_VARIABLE = 'UPSTREAM_SCHEMA_POLL_SECONDS';
 function readUpstreams(env: Env, text: string | undefined, problems: string[]): UpstreamConfig[] {
   const found: UpstreamConfig[] = [];
   const example = 'e.g. UPSTREAMS=shop=http://127.0.0.1:4001/graphql,billing=https://billing.internal/graphql';
-  for (const entry of (text ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+  const entries = (text ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '');
+  for (const [index, entry] of entries.entries()) {
     const at = entry.indexOf('=');
     if (at <= 0) {
-      problems.push(`UPSTREAMS: "${entry}" is not name=url (${example})`);
+      problems.push(`UPSTREAMS: ${quoted(entry, index)} is not name=url (${example})`);
       continue;
     }
     const name = entry.slice(0, at).trim();
     const url = entry.slice(at + 1).trim();
     let ok = true;
     if (!UPSTREAM_NAME.test(name)) {
-      problems.push(`UPSTREAMS: the name "${name}" must match [a-z][a-z0-9_]* (lower case letters, digits, _; a letter first)`);
+      problems.push(`UPSTREAMS: the name ${quoted(name, index)} must match [a-z][a-z0-9_]* (lower case letters, digits, _; a letter first)`);
       ok = false;
     } else if (`${UPSTREAM_SCHEMA_PREFIX}${name.toUpperCase()}` === POLL_VARIABLE) {
       problems.push(`UPSTREAMS: the name "${name}" is reserved (its schema variable would be ${POLL_VARIABLE}): choose another`);
       ok = false;
     }
     if (!isHttpUrl(url)) {
-      problems.push(`UPSTREAMS: the URL of "${name}" must be an http:// or https:// URL (${example})`);
+      problems.push(`UPSTREAMS: the URL of ${quoted(name, index)} must be an http:// or https:// URL (${example})`);
+      ok = false;
+    } else if (hasUserinfo(url)) {
+      // Never quoted: the part before @ is a password. Logs show upstream URLs, and a URL is no place for one.
+      problems.push(
+        `UPSTREAMS: the URL of ${quoted(name, index)} carries a user name or password (user:password@host); remove it (upstreams authenticate the gateway by its identity token, see docs/gateway.md)`,
+      );
       ok = false;
     }
     if (found.some((upstream) => upstream.name === name)) {
@@ -143,6 +150,30 @@ function readUpstreams(env: Env, text: string | undefined, problems: string[]): 
     }
   }
   return found;
+}
+
+/**
+ * An upstream URL as logs and problems show it: scheme://host:port/path, without user name, password, query
+ * or fragment (an `?api_key=` is used in calls, never shown). Unparsable text shows as a placeholder.
+ */
+export function urlForDisplay(text: string): string {
+  try {
+    const url = new URL(text);
+    const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : url.protocol === 'http:' ? '80' : '';
+    return `${url.protocol}//${url.hostname}${port === '' ? '' : `:${port}`}${url.pathname}`;
+  } catch {
+    return '(an unparsable URL, not shown)';
+  }
+}
+
+/** Text the user wrote, quoted when it cannot hold a URL or credential, else named by its place in the list. */
+function quoted(text: string, index: number): string {
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(text) ? `"${text}"` : `entry ${index + 1} (not shown)`;
+}
+
+function hasUserinfo(text: string): boolean {
+  const url = new URL(text);
+  return url.username !== '' || url.password !== '';
 }
 
 function isHttpUrl(text: string): boolean {

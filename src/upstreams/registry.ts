@@ -1,5 +1,6 @@
 import type { GraphQLSchema } from 'graphql';
 import { ConfigError, UPSTREAM_SCHEMA_PREFIX, type UpstreamConfig } from '../config/config.js';
+import { urlForDisplay } from '../config/gateway.js';
 import type { Logger } from '../logger.js';
 import { compose, type Composition, type LoadedUpstream } from './compose.js';
 import { createUpstreamExecutor } from './executor.js';
@@ -76,7 +77,8 @@ export function createUpstreamRegistry(options: RegistryOptions): UpstreamRegist
   const where = (name: string): string => {
     const config = options.upstreams.find((upstream) => upstream.name === name);
     if (config?.schemaFile) return `${UPSTREAM_SCHEMA_PREFIX}${name.toUpperCase()} (${config.schemaFile})`;
-    return `upstream ${name} (${config?.url ?? '?'})`;
+    // Never the URL as configured: its query may hold an API key.
+    return `upstream ${name} (${config ? urlForDisplay(config.url) : '?'})`;
   };
 
   /**
