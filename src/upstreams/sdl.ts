@@ -44,17 +44,10 @@ export async function readSchemaFile(variable: string, path: string): Promise<st
 }
 
 /**
- * Asks the upstream for its SDL: `{ _service { sdl } }` first (Apollo Federation subgraphs and many frameworks
- * answer it, directives included), then standard introspection. Throws the UpstreamFailure when the upstream
- * cannot be reached, so the caller retries later.
- */
-export async function fetchUpstreamSdl(executor: Executor): Promise<UpstreamSdl> {
-  return (await fetchServiceSdl(executor)) ?? fetchIntrospectionSdl(executor);
-}
-
-/**
- * `{ _service { sdl } }`: the SDL with its directives, or undefined when the upstream answers GraphQL errors or
- * no SDL. Throws the UpstreamFailure when the upstream cannot be reached.
+ * Asks the upstream for `{ _service { sdl } }` (Apollo Federation subgraphs and many frameworks answer it,
+ * directives included): the SDL, or undefined when the upstream answers GraphQL errors or no SDL, and the caller
+ * decides whether introspection may stand in (fetchIntrospectionSdl). Throws the UpstreamFailure when the
+ * upstream cannot be reached, so the caller retries later.
  */
 export async function fetchServiceSdl(executor: Executor): Promise<UpstreamSdl | undefined> {
   const service = (await executor({ document: SERVICE_QUERY, context: NO_HEADERS })) as { data?: { _service?: { sdl?: unknown } } | null; errors?: readonly Error[] };
