@@ -94,6 +94,10 @@ describe('an upstream that streams 100 MB', () => {
     expect(logged).not.toContain('xxxx');
 
     expect((await send(gateway.url, '{ small }')).body).toEqual({ data: { small: 'ok' } });
+
+    // The same through the stitched path (the gateway's own field beside it).
+    const mixed = await send(gateway.url, '{ flood me { id } }');
+    expect(codesByPath(mixed)).toEqual({ flood: 'UPSTREAM_UNAVAILABLE', me: 'UNAUTHENTICATED' });
   });
 });
 
