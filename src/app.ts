@@ -224,6 +224,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       ownSchema,
       knownRoles: config.roles,
       timeoutMs: config.upstreams.timeoutMs,
+      maxResponseBytes: config.upstreams.maxResponseBytes,
       pollSeconds: config.upstreams.schemaPollSeconds,
       logger,
     });
@@ -285,7 +286,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       apollo,
       contextFor: createContextFactory(auth),
       isReady: async () => view.isFresh() && (registry?.isReady() ?? true) && (await database.ping()),
-      metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens, ...(services.keyManager && { signingKeys: services.keyManager }) }) : undefined,
+      metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens, ...(services.keyManager && { signingKeys: services.keyManager }), ...(registry && { upstreams: registry }) }) : undefined,
       allowedOrigins: config.allowedOrigins,
       trustedProxies: config.trustedProxies,
       jwks: () => keys.jwks(now()),

@@ -4,27 +4,20 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { loadOrCreateDevSecrets } from './dev-secrets.js';
-import { GENERATE_SECRET_HINT, parseSecret, SecretText, type Secret } from './secret.js';
+import { flag, list, seconds, type Env } from './fields.js';
+import { GATEWAY_HINTS, GATEWAY_PATTERN_VARIABLES, GATEWAY_VARIABLES, readGateway, type GatewayConfig } from './gateway.js';
+import { checkMail, MAIL_HINTS, MAIL_VARIABLES, type MailConfig } from './mail.js';
+import { GENERATE_SECRET_HINT, parseSecret, type Secret } from './secret.js';
+
+export type { Env } from './fields.js';
+export { BUILT_IN_ROLES, UPSTREAM_SCHEMA_PREFIX, type AuthorizationMode, type GatewayConfig, type UpstreamConfig } from './gateway.js';
+export type { MailConfig, MailDelivery } from './mail.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
 export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
 export type SigningAlgorithmName = (typeof SIGNING_ALGORITHM_NAMES)[number];
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-export type AuthorizationMode = 'filter' | 'reject';
-
-/** Roles the gateway's own fields use: always known, whatever ROLES says. */
-export const BUILT_IN_ROLES: readonly string[] = Object.freeze(['USER', 'ADMIN']);
-
-/** One API behind the gateway (UPSTREAMS), with the SDL file that describes it, if any. */
-export interface UpstreamConfig {
-  /** `[a-z][a-z0-9_]*`; the `aud` of the identity tokens it receives. */
-  readonly name: string;
-  readonly url: string;
-  /** UPSTREAM_SCHEMA_<NAME>: an SDL file, resolved; undefined: the gateway asks the upstream. */
-  readonly schemaFile: string | undefined;
-}
-
-export interface Config {
+export interface Config extends GatewayConfig {
   readonly env: RuntimeEnv;
   readonly http: { readonly host: string; readonly port: number };
   /** `uri` undefined means: start the embedded MongoDB (development only). */
@@ -79,52 +72,11 @@ export interface Config {
   /** Live sessions a user may have; a login beyond it ends the oldest. */
   readonly maxSessionsPerUser: number;
   readonly logLevel: LogLevel;
-  /** Gateway mode: the APIs behind the gateway. An empty list serves only the gateway's own schema. */
-  readonly upstreams: {
-    readonly list: readonly UpstreamConfig[];
-    /** How often each upstream's schema is loaded again (0: never). */
-    readonly schemaPollSeconds: number;
-    readonly timeoutMs: number;
-    /** Lower-cased client header names copied to upstream calls. */
-    readonly forwardHeaders: readonly string[];
-    /** Upstream error codes whose messages reach clients in production. */
-    readonly errorCodesPassed: readonly string[];
-  };
-  /** filter: denied upstream fields answer null with an error; reject: any denial refuses the operation. */
-  readonly authorizationMode: AuthorizationMode;
-  /** The roles users may hold: ROLES plus the built-in USER and ADMIN. */
-  readonly roles: readonly string[];
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
   readonly secretsSource: 'environment' | 'generated';
   /** Things worth a warning at start (logged by main once a logger exists). */
   readonly warnings: readonly string[];
 }
-
-/**
- * How account mail leaves the gateway: `smtp` through SMTP_URL; `log` (development and test without SMTP_URL)
- * written to the log at info instead, links included; `off` (production without SMTP_URL) not at all, and the
- * reset and verification mutations answer MAIL_DISABLED.
- */
-export type MailDelivery = 'smtp' | 'log' | 'off';
-
-export interface MailConfig {
-  readonly delivery: MailDelivery;
-  /** With `smtp`: the connection URL, password included, so it never prints itself. */
-  readonly smtpUrl: SecretText | undefined;
-  /** With `smtp`: scheme://host:port without credentials, for the start-up log. */
-  readonly smtpServer: string | undefined;
-  readonly from: string;
-  /** Where users reach the gateway (no trailing slash); links in mail point here. */
-  readonly publicUrl: string;
-  /** The longest one message may take to send (connection, greeting and every reply). */
-  readonly timeoutMs: number;
-  readonly passwordResetTtlSeconds: number;
-  readonly emailVerificationTtlSeconds: number;
-  /** Login of an account whose address is not verified answers EMAIL_NOT_VERIFIED (after the password was right). */
-  readonly requireVerifiedEmail: boolean;
-}
-
-export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Every problem found, each with how to fix it. Thrown once, with all of them. */
 export class ConfigError extends Error {
@@ -136,15 +88,6 @@ export class ConfigError extends Error {
     this.problems = problems;
   }
 }
-
-const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-/** A comma-separated list; blanks around and between entries are ignored. */
-const list = (item: z.ZodString) =>
-  z
-    .string()
-    .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
-    .pipe(z.array(item));
-const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 /** Names, defaults and bounds of every variable. `.env.example` and the table in docs/configuration.md list the same. */
 const envSchema = z.object({
@@ -179,13 +122,7 @@ const envSchema = z.object({
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(256).optional(),
   SIGNUP_ENABLED: flag.default(false),
-  SMTP_URL: z.string().min(1).optional(),
-  MAIL_FROM: z.string().max(320).regex(/^[^\r\n]*[^\s@<]@[^\s@>]+>?$/, 'must be an address, optionally with a name: Name <user@host>').optional(),
-  PUBLIC_URL: z.string().min(1).optional(),
-  PASSWORD_RESET_TTL_SECONDS: seconds(60, 86_400).default(900),
-  EMAIL_VERIFICATION_TTL_SECONDS: seconds(300, 30 * 86_400).default(86_400),
-  REQUIRE_VERIFIED_EMAIL: flag.default(false),
-  MAIL_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  ...MAIL_VARIABLES,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ALLOW_INSECURE_DEV: flag.default(false),
   TRUSTED_PROXIES: z
@@ -193,30 +130,19 @@ const envSchema = z.object({
     .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
     .pipe(z.array(z.string().refine(isProxyEntry, 'each entry must be an IP address or a CIDR range (10.0.0.0/8, fd00::/8), and not /0')))
     .default([]),
-  UPSTREAMS: z.string().optional(),
-  UPSTREAM_SCHEMA_POLL_SECONDS: seconds(0, 86400).default(60),
-  // Below the 15 s request timeout (app.ts), so an upstream that hangs answers UPSTREAM_UNAVAILABLE, not a cut connection.
-  UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(14_000).default(5000),
-  UPSTREAM_FORWARD_HEADERS: list(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'each entry must be a header name')).default([]),
-  UPSTREAM_ERROR_CODES_PASSED: list(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'each code must look like BAD_USER_INPUT')).default([
-    'BAD_USER_INPUT',
-    'NOT_FOUND',
-    'FORBIDDEN',
-    'UNAUTHENTICATED',
-  ]),
-  AUTHORIZATION_MODE: z.enum(['filter', 'reject']).default('filter'),
-  ROLES: list(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'each role must be upper case, like EDITOR or SUPPORT_AGENT')).default([...BUILT_IN_ROLES]),
+  ...GATEWAY_VARIABLES,
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(1000).default(50),
 });
 
 /** Variables named by a pattern, one per upstream; documented as one row each. */
-export const UPSTREAM_SCHEMA_PREFIX = 'UPSTREAM_SCHEMA_';
-const PATTERN_VARIABLES = [`${UPSTREAM_SCHEMA_PREFIX}<NAME>`];
+const PATTERN_VARIABLES = [...GATEWAY_PATTERN_VARIABLES];
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
 export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES]);
 
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
+  ...MAIL_HINTS,
+  ...GATEWAY_HINTS,
   NODE_ENV: 'use development, test or production',
   JWT_ALGORITHM: 'use HS256 (one service), or EdDSA, ES256, RS256 or PS256 (several services verify with the JWKS)',
   KEY_ROTATION_LEAD_SECONDS: 'use whole seconds from 0 to 604800 (7 days)',
@@ -237,20 +163,9 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   ARGON2_PARALLELISM: 'use 1 to 16 lanes',
   PASSWORD_HASH_CONCURRENCY: 'use a whole number from 1 to 256',
   SIGNUP_ENABLED: 'use true or false',
-  MAIL_FROM: 'an address such as "Portcullis <no-reply@example.com>"',
-  PASSWORD_RESET_TTL_SECONDS: 'use whole seconds from 60 to 86400 (a day)',
-  EMAIL_VERIFICATION_TTL_SECONDS: 'use whole seconds from 300 to 2592000 (30 days)',
-  REQUIRE_VERIFIED_EMAIL: 'use true or false',
-  MAIL_TIMEOUT_MS: 'use milliseconds from 100 to 120000',
   LOG_LEVEL: 'use fatal, error, warn, info, debug, trace or silent',
   ALLOW_INSECURE_DEV: 'use true or false',
   TRUSTED_PROXIES: 'the addresses or CIDR ranges of your own reverse proxies, comma-separated, such as 10.0.0.5,fd00::/8; never a range that clients share',
-  UPSTREAM_SCHEMA_POLL_SECONDS: 'use whole seconds from 0 (never poll) to 86400',
-  UPSTREAM_TIMEOUT_MS: 'use milliseconds from 100 to 14000; it must stay below the 15 s request timeout',
-  UPSTREAM_FORWARD_HEADERS: 'a comma-separated list of header names such as accept-language,x-request-id',
-  UPSTREAM_ERROR_CODES_PASSED: 'a comma-separated list of extensions.code values such as BAD_USER_INPUT,NOT_FOUND',
-  AUTHORIZATION_MODE: 'use filter (denied fields answer null) or reject (any denied field refuses the operation)',
-  ROLES: 'a comma-separated list such as USER,ADMIN,EDITOR',
   MAX_SESSIONS_PER_USER: 'use a whole number from 1 to 1000',
 };
 
@@ -356,16 +271,8 @@ export function loadConfig(env: Env): Config {
   if (!hmac && jwtText !== undefined) {
     warnings.push(`JWT_SECRET is set but unused: JWT_ALGORITHM is ${vars.JWT_ALGORITHM}, so tokens are signed with key pairs.`);
   }
-  const upstreams = readUpstreams(blankAsUnset, vars.UPSTREAMS, problems);
-  const forwardHeaders = (vars.UPSTREAM_FORWARD_HEADERS ?? []).map((name) => name.toLowerCase());
-  for (const name of forwardHeaders) {
-    if (isCredentialOrHopHeader(name)) {
-      problems.push(
-        `UPSTREAM_FORWARD_HEADERS: ${name} is never forwarded (client credentials, Host, hop-by-hop and X-Forwarded-* headers stay at the gateway; upstreams get the identity token instead): remove it`,
-      );
-    }
-  }
-  if (problems.length > 0 || (hmac && jwtSecret === undefined) || refreshTokenHashSecret === undefined || mail === undefined) {
+  const gateway = readGateway(vars, blankAsUnset, problems);
+  if (problems.length > 0 || (hmac && jwtSecret === undefined) || refreshTokenHashSecret === undefined || mail === undefined || gateway === undefined) {
     throw new ConfigError(problems);
   }
   const valid = vars as z.infer<typeof envSchema>;
@@ -401,82 +308,10 @@ export function loadConfig(env: Env): Config {
     trustedProxies: valid.TRUSTED_PROXIES,
     maxSessionsPerUser: valid.MAX_SESSIONS_PER_USER,
     logLevel: valid.LOG_LEVEL,
-    upstreams: {
-      list: upstreams,
-      schemaPollSeconds: valid.UPSTREAM_SCHEMA_POLL_SECONDS,
-      timeoutMs: valid.UPSTREAM_TIMEOUT_MS,
-      forwardHeaders: [...new Set(forwardHeaders)],
-      errorCodesPassed: valid.UPSTREAM_ERROR_CODES_PASSED,
-    },
-    authorizationMode: valid.AUTHORIZATION_MODE,
-    roles: [...new Set([...valid.ROLES, ...BUILT_IN_ROLES])],
+    ...gateway,
     secretsSource,
     warnings,
   });
-}
-
-/**
- * SMTP_URL decides the delivery. Its problems never quote it: it holds a password. PUBLIC_URL is required with
- * SMTP (links must point where users are); the development log sink falls back to the listening address.
- */
-function checkMail(
-  vars: Partial<z.infer<typeof envSchema>>,
-  given: Record<string, string | undefined>,
-  production: boolean,
-  problems: string[],
-): MailConfig | undefined {
-  const before = problems.length;
-  let smtpUrl: SecretText | undefined;
-  let smtpServer: string | undefined;
-  if (vars.SMTP_URL !== undefined) {
-    try {
-      const url = new URL(vars.SMTP_URL);
-      if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new Error('scheme');
-      if (url.hostname === '') throw new Error('host');
-      smtpUrl = new SecretText(vars.SMTP_URL);
-      smtpServer = `${url.protocol}//${url.host}`;
-    } catch {
-      problems.push('SMTP_URL: not a valid SMTP URL (expected smtps://user:password@mail.example.com:465 or smtp://host:587)');
-    }
-  } else if (given['SMTP_URL'] === undefined && production) {
-    for (const [name, on] of [['SIGNUP_ENABLED', vars.SIGNUP_ENABLED], ['REQUIRE_VERIFIED_EMAIL', vars.REQUIRE_VERIFIED_EMAIL]] as const) {
-      if (on) problems.push(`SMTP_URL: required in production when ${name}=true (new accounts are sent a verification link; set SMTP_URL to your mail server)`);
-    }
-  }
-  const delivery: MailDelivery = given['SMTP_URL'] !== undefined ? 'smtp' : production ? 'off' : 'log';
-
-  let publicUrl: string | undefined;
-  if (vars.PUBLIC_URL !== undefined) {
-    try {
-      const url = new URL(vars.PUBLIC_URL);
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
-      if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') throw new Error('extras');
-      if (production && url.protocol !== 'https:') {
-        problems.push('PUBLIC_URL: must be https in production (links in mail carry one-time tokens)');
-      }
-      publicUrl = url.href.replace(/\/+$/, '');
-    } catch {
-      problems.push('PUBLIC_URL: not a valid URL (expected https://auth.example.com, optionally with a path, no query or fragment)');
-    }
-  } else if (delivery === 'smtp') {
-    problems.push('PUBLIC_URL: required when SMTP_URL is set (links in mail point at it; e.g. https://auth.example.com)');
-  }
-  if (delivery === 'smtp' && vars.MAIL_FROM === undefined && given['MAIL_FROM'] === undefined) {
-    problems.push('MAIL_FROM: required when SMTP_URL is set (the sender of account mail, e.g. "Portcullis <no-reply@example.com>")');
-  }
-  if (problems.length > before) return undefined;
-  const host = vars.HOST ?? '127.0.0.1';
-  return {
-    delivery,
-    smtpUrl,
-    smtpServer,
-    from: vars.MAIL_FROM ?? 'Portcullis <no-reply@localhost>',
-    publicUrl: publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${vars.PORT ?? 4000}`,
-    timeoutMs: vars.MAIL_TIMEOUT_MS ?? 10_000,
-    passwordResetTtlSeconds: vars.PASSWORD_RESET_TTL_SECONDS ?? 900,
-    emailVerificationTtlSeconds: vars.EMAIL_VERIFICATION_TTL_SECONDS ?? 86_400,
-    requireVerifiedEmail: vars.REQUIRE_VERIFIED_EMAIL ?? false,
-  };
 }
 
 /** An address or a CIDR range in the spelling proxy-addr (Express's trust-proxy matcher) reads. */
@@ -492,72 +327,11 @@ function isProxyEntry(entry: string): boolean {
   }
 }
 
-const UPSTREAM_NAME = /^[a-z][a-z0-9_]*$/;
-const POLL_VARIABLE = 'UPSTREAM_SCHEMA_POLL_SECONDS';
-
-/** UPSTREAMS (`name=url,…`) and each upstream's UPSTREAM_SCHEMA_<NAME>; every problem is reported. */
-function readUpstreams(env: Env, text: string | undefined, problems: string[]): UpstreamConfig[] {
-  const found: UpstreamConfig[] = [];
-  const example = 'e.g. UPSTREAMS=shop=http://127.0.0.1:4001/graphql,billing=https://billing.internal/graphql';
-  for (const entry of (text ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '')) {
-    const at = entry.indexOf('=');
-    if (at <= 0) {
-      problems.push(`UPSTREAMS: "${entry}" is not name=url (${example})`);
-      continue;
-    }
-    const name = entry.slice(0, at).trim();
-    const url = entry.slice(at + 1).trim();
-    let ok = true;
-    if (!UPSTREAM_NAME.test(name)) {
-      problems.push(`UPSTREAMS: the name "${name}" must match [a-z][a-z0-9_]* (lower case letters, digits, _; a letter first)`);
-      ok = false;
-    } else if (`${UPSTREAM_SCHEMA_PREFIX}${name.toUpperCase()}` === POLL_VARIABLE) {
-      problems.push(`UPSTREAMS: the name "${name}" is reserved (its schema variable would be ${POLL_VARIABLE}): choose another`);
-      ok = false;
-    }
-    if (!isHttpUrl(url)) {
-      problems.push(`UPSTREAMS: the URL of "${name}" must be an http:// or https:// URL (${example})`);
-      ok = false;
-    }
-    if (found.some((upstream) => upstream.name === name)) {
-      problems.push(`UPSTREAMS: "${name}" is listed twice; give each upstream one entry and a name of its own`);
-      ok = false;
-    }
-    if (!ok) continue;
-    const file = env[`${UPSTREAM_SCHEMA_PREFIX}${name.toUpperCase()}`];
-    found.push({ name, url, schemaFile: file === undefined ? undefined : resolve(file) });
-  }
-  for (const variable of Object.keys(env)) {
-    if (!variable.startsWith(UPSTREAM_SCHEMA_PREFIX) || variable === POLL_VARIABLE) continue;
-    const name = variable.slice(UPSTREAM_SCHEMA_PREFIX.length).toLowerCase();
-    if (!found.some((upstream) => upstream.name === name) && !problems.some((problem) => problem.includes(`"${name}"`))) {
-      problems.push(`${variable}: names no upstream in UPSTREAMS; add ${name}=<url> to UPSTREAMS or remove the variable`);
-    }
-  }
-  return found;
-}
-
-function isHttpUrl(text: string): boolean {
-  try {
-    const url = new URL(text);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
 /** `localhost` or an address in 127.0.0.0/8 or ::1 (IPv4-mapped included). Any other name may resolve anywhere. */
 function isLoopback(host: string): boolean {
   if (host.toLowerCase() === 'localhost') return true;
   const bare = host.replace(/^\[(.*)\]$/, '$1');
   return ipaddr.isValid(bare) && ipaddr.process(bare).range() === 'loopback';
-}
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-const NEVER_FORWARDED = new Set(['cookie', 'authorization', 'host', 'forwarded', 'content-length', 'content-type', 'x-real-ip']);
-
-function isCredentialOrHopHeader(name: string): boolean {
-  return HOP_BY_HOP.has(name) || NEVER_FORWARDED.has(name) || name.startsWith('x-forwarded-');
 }
 
 function checkSecret(name: string, text: string, problems: string[]): Secret | undefined {

@@ -9,6 +9,8 @@ export interface MetricSources {
   readonly accessTokens: AccessTokens;
   /** With key pairs: stored signing-key records refused because their MAC does not check. */
   readonly signingKeys?: { refusedCount(): number };
+  /** Gateway mode: the upstream registry's events (upstreams/ knows nothing of metrics or HTTP). */
+  readonly upstreams?: { onIntrospectionRefused(listener: (upstream: string) => void): () => void };
 }
 
 /**
@@ -64,6 +66,16 @@ export function createMetrics(sources: MetricSources): Registry {
         this.set(signingKeys.refusedCount());
       },
     });
+  }
+  const upstreams = sources.upstreams;
+  if (upstreams) {
+    const refused = new Counter({
+      name: 'portcullis_upstream_introspection_refused_total',
+      help: 'Schema polls that found no _service SDL where the loaded schema has directives: introspection was refused and the previous schema, rules included, kept.',
+      labelNames: ['upstream'],
+      registers: [registry],
+    });
+    upstreams.onIntrospectionRefused((upstream) => refused.inc({ upstream }));
   }
   const cache = new Gauge({
     name: 'portcullis_access_token_cache',

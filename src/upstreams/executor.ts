@@ -4,7 +4,7 @@ import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type In
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** Why an upstream call produced no GraphQL answer. Logged with the upstream's name; clients see UPSTREAM_UNAVAILABLE. */
-export type FailureKind = 'unreachable' | 'timeout' | 'http-status' | 'not-graphql';
+export type FailureKind = 'unreachable' | 'timeout' | 'http-status' | 'not-graphql' | 'too-large';
 
 /** The original error behind an upstream failure; carries no request or response content. */
 export class UpstreamFailure extends Error {
@@ -41,7 +41,11 @@ export interface UpstreamExecutorOptions {
   readonly name: string;
   readonly url: string;
   readonly timeoutMs: number;
+  /** UPSTREAM_MAX_RESPONSE_BYTES: a longer answer is cut off and fails as `too-large` (default 8 MiB). */
+  readonly maxResponseBytes?: number;
 }
+
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
 /** Printed operations by document: decisions are cached, so the same pruned document is printed once. */
 const printed = new WeakMap<DocumentNode, string>();
@@ -87,6 +91,10 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const target = { protocol: url.protocol, hostname, port: url.port, path: `${url.pathname}${url.search}`, method: 'POST', agent };
   const timeoutDetail = `no answer within ${timeoutMs} ms`;
+  // A compromised or broken upstream could otherwise stream until the timeout, and a body past V8's string
+  // limit throws a RangeError that ends the process. The detail names the cap, never any of the body.
+  const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const tooLargeDetail = `the answer is longer than UPSTREAM_MAX_RESPONSE_BYTES (${maxBytes} bytes)`;
 
   const call = (request: ExecutionRequest): Promise<ExecutionResult> => {
     const body = JSON.stringify({
@@ -136,10 +144,23 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
           else fail('not-graphql', `HTTP ${status}, content-type ${contentType || 'none'}${redirect ? ', a redirect (not followed)' : ''}`);
           return;
         }
-        response.setEncoding('utf8');
-        let text = '';
-        response.on('data', (chunk: string) => {
-          text += chunk;
+        if (Number(response.headers['content-length']) > maxBytes) {
+          response.destroy();
+          fail('too-large', tooLargeDetail);
+          return;
+        }
+        // Bytes are counted as they arrive (a chunked answer announces no length); past the cap the socket goes.
+        const chunks: Buffer[] = [];
+        let received = 0;
+        response.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > maxBytes) {
+            chunks.length = 0;
+            response.destroy();
+            fail('too-large', tooLargeDetail);
+            return;
+          }
+          chunks.push(chunk);
         });
         response.on('error', () => fail('not-graphql', 'the answer could not be read (cut off)'));
         response.on('end', () => {
@@ -150,7 +171,7 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
           }
           let parsed: unknown;
           try {
-            parsed = JSON.parse(text);
+            parsed = JSON.parse(Buffer.concat(chunks, received).toString('utf8'));
           } catch {
             fail('not-graphql', `the answer could not be read (not JSON, HTTP ${status})`);
             return;

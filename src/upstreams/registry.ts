@@ -1,15 +1,18 @@
 import type { GraphQLSchema } from 'graphql';
 import { ConfigError, UPSTREAM_SCHEMA_PREFIX, type UpstreamConfig } from '../config/config.js';
+import { urlForDisplay } from '../config/gateway.js';
 import type { Logger } from '../logger.js';
 import { compose, type Composition, type LoadedUpstream } from './compose.js';
 import { createUpstreamExecutor } from './executor.js';
-import { buildUpstreamSchema, fetchUpstreamSdl, readSchemaFile, type SchemaSource } from './sdl.js';
+import { buildUpstreamSchema, fetchIntrospectionSdl, fetchServiceSdl, readSchemaFile, type SchemaSource, type UpstreamSdl } from './sdl.js';
 
 export interface RegistryOptions {
   readonly upstreams: readonly UpstreamConfig[];
   readonly ownSchema: GraphQLSchema;
   readonly knownRoles: readonly string[];
   readonly timeoutMs: number;
+  /** UPSTREAM_MAX_RESPONSE_BYTES, for schema loading and every call alike. */
+  readonly maxResponseBytes: number;
   /** 0: load once (with retries until it succeeds), never again. */
   readonly pollSeconds: number;
   readonly logger: Logger;
@@ -24,6 +27,11 @@ export interface UpstreamRegistry {
   current(): Composition;
   /** Called with every new composition after start. */
   onUpdate(listener: (composition: Composition) => void): () => void;
+  /**
+   * Called with the upstream's name each time a poll finds no `_service` SDL where the loaded schema has
+   * directives: introspection was refused and the schema, rules included, kept (metrics count it).
+   */
+  onIntrospectionRefused(listener: (upstream: string) => void): () => void;
   /** Every upstream's schema has loaded at least once. */
   isReady(): boolean;
   stop(): void;
@@ -34,6 +42,8 @@ interface UpstreamState {
   readonly executor: ReturnType<typeof createUpstreamExecutor>;
   loaded: (LoadedUpstream & { text: string; source: SchemaSource }) | undefined;
   warnedIntrospection: boolean;
+  /** Polls currently find no `_service` SDL and keep the schema that has directives (warned once per episode). */
+  refusingIntrospection: boolean;
   retryMs: number;
   timer: NodeJS.Timeout | undefined;
 }
@@ -50,14 +60,16 @@ export function createUpstreamRegistry(options: RegistryOptions): UpstreamRegist
   const { ownSchema, knownRoles, logger, pollSeconds } = options;
   const states: UpstreamState[] = options.upstreams.map((config) => ({
     config,
-    executor: createUpstreamExecutor({ name: config.name, url: config.url, timeoutMs: options.timeoutMs }),
+    executor: createUpstreamExecutor({ name: config.name, url: config.url, timeoutMs: options.timeoutMs, maxResponseBytes: options.maxResponseBytes }),
     loaded: undefined,
     warnedIntrospection: false,
+    refusingIntrospection: false,
     retryMs: FIRST_RETRY_MS,
     timer: undefined,
   }));
   const maxRetryMs = pollSeconds > 0 ? Math.min(MAX_RETRY_MS, pollSeconds * 1000) : MAX_RETRY_MS;
   const listeners = new Set<(composition: Composition) => void>();
+  const refusalListeners = new Set<(upstream: string) => void>();
   let current: Composition | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -65,14 +77,35 @@ export function createUpstreamRegistry(options: RegistryOptions): UpstreamRegist
   const where = (name: string): string => {
     const config = options.upstreams.find((upstream) => upstream.name === name);
     if (config?.schemaFile) return `${UPSTREAM_SCHEMA_PREFIX}${name.toUpperCase()} (${config.schemaFile})`;
-    return `upstream ${name} (${config?.url ?? '?'})`;
+    // Never the URL as configured: its query may hold an API key.
+    return `upstream ${name} (${config ? urlForDisplay(config.url) : '?'})`;
   };
 
-  /** The SDL of one upstream now: its file, or what the upstream serves. Throws on failure. */
-  async function loadText(state: UpstreamState): Promise<{ text: string; source: SchemaSource }> {
+  /**
+   * The SDL of one upstream now: its file, or what the upstream serves. Undefined when the upstream answers no
+   * `_service` SDL while the loaded schema came with directives (from a file or `_service`): introspection
+   * carries none, so taking it would drop every rule below the root fields until the next good poll. Throws on
+   * failure.
+   */
+  async function loadText(state: UpstreamState): Promise<UpstreamSdl | undefined> {
     const { config } = state;
     if (config.schemaFile) return { text: await readSchemaFile(`${UPSTREAM_SCHEMA_PREFIX}${config.name.toUpperCase()}`, config.schemaFile), source: 'file' };
-    return fetchUpstreamSdl(state.executor);
+    const served = await fetchServiceSdl(state.executor);
+    if (served) return served;
+    if (state.loaded && state.loaded.source !== 'introspection') return undefined;
+    return fetchIntrospectionSdl(state.executor);
+  }
+
+  function refuseIntrospection(state: UpstreamState): void {
+    const { name } = state.config;
+    if (!state.refusingIntrospection) {
+      state.refusingIntrospection = true;
+      logger.warn(
+        { upstream: name },
+        `upstream ${name} no longer answers { _service { sdl } } (GraphQL errors or no SDL): keeping its previous schema and rules; introspection carries no directives and is not used in their place. Polls go on; fix the upstream's _service, or set ${UPSTREAM_SCHEMA_PREFIX}${name.toUpperCase()} to an SDL file.`,
+      );
+    }
+    for (const listener of refusalListeners) listener(name);
   }
 
   function candidate(state: UpstreamState, text: string, source: SchemaSource): LoadedUpstream & { text: string; source: SchemaSource } {
@@ -101,15 +134,23 @@ export function createUpstreamRegistry(options: RegistryOptions): UpstreamRegist
 
   /** One load after start: swap in what composes, keep the old otherwise. */
   async function reload(state: UpstreamState): Promise<boolean> {
-    let text: string;
-    let source: SchemaSource;
+    let loaded: UpstreamSdl | undefined;
     try {
-      ({ text, source } = await loadText(state));
+      loaded = await loadText(state);
     } catch (error) {
       logger.warn({ upstream: state.config.name, err: { message: (error as Error).message } }, `cannot load the schema of upstream ${state.config.name}`);
       return false;
     }
     if (stopped) return false;
+    if (!loaded) {
+      refuseIntrospection(state);
+      return true;
+    }
+    const { text, source } = loaded;
+    if (state.refusingIntrospection && source !== 'introspection') {
+      state.refusingIntrospection = false;
+      logger.info({ upstream: state.config.name }, `upstream ${state.config.name} answers { _service { sdl } } again`);
+    }
     if (state.loaded && state.loaded.text === text) return true;
     let next: ReturnType<typeof candidate>;
     try {
@@ -160,9 +201,11 @@ export function createUpstreamRegistry(options: RegistryOptions): UpstreamRegist
       const problems: string[] = [];
       await Promise.all(
         states.map(async (state) => {
-          let loaded: { text: string; source: SchemaSource };
+          let loaded: UpstreamSdl | undefined;
           try {
+            // Nothing is loaded yet, so this always gives an SDL (introspection included).
             loaded = await loadText(state);
+            if (!loaded) throw new Error('no schema');
           } catch (error) {
             if (state.config.schemaFile) problems.push((error as Error).message);
             else {
@@ -201,6 +244,10 @@ export function createUpstreamRegistry(options: RegistryOptions): UpstreamRegist
     onUpdate(listener: (composition: Composition) => void): () => void {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    onIntrospectionRefused(listener: (upstream: string) => void): () => void {
+      refusalListeners.add(listener);
+      return () => refusalListeners.delete(listener);
     },
     isReady(): boolean {
       return states.every((state) => state.loaded !== undefined);

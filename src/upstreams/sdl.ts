@@ -44,16 +44,21 @@ export async function readSchemaFile(variable: string, path: string): Promise<st
 }
 
 /**
- * Asks the upstream for its SDL: `{ _service { sdl } }` first (Apollo Federation subgraphs and many frameworks
- * answer it, directives included), then standard introspection. Throws the UpstreamFailure when the upstream
- * cannot be reached, so the caller retries later.
+ * Asks the upstream for `{ _service { sdl } }` (Apollo Federation subgraphs and many frameworks answer it,
+ * directives included): the SDL, or undefined when the upstream answers GraphQL errors or no SDL, and the caller
+ * decides whether introspection may stand in (fetchIntrospectionSdl). Throws the UpstreamFailure when the
+ * upstream cannot be reached, so the caller retries later.
  */
-export async function fetchUpstreamSdl(executor: Executor): Promise<UpstreamSdl> {
+export async function fetchServiceSdl(executor: Executor): Promise<UpstreamSdl | undefined> {
   const service = (await executor({ document: SERVICE_QUERY, context: NO_HEADERS })) as { data?: { _service?: { sdl?: unknown } } | null; errors?: readonly Error[] };
   const failure = service.errors?.map(upstreamFailureOf).find((found) => found !== undefined);
   if (failure) throw failure;
   const sdl = service.data?._service?.sdl;
-  if (typeof sdl === 'string' && sdl.trim() !== '') return { text: sdl, source: 'service' };
+  return typeof sdl === 'string' && sdl.trim() !== '' ? { text: sdl, source: 'service' } : undefined;
+}
+
+/** Standard introspection, printed as SDL: no directives survive it. Throws when it fails. */
+export async function fetchIntrospectionSdl(executor: Executor): Promise<UpstreamSdl> {
   const introspection = (await executor({ document: INTROSPECTION_QUERY, context: NO_HEADERS })) as { data?: IntrospectionQuery | null; errors?: readonly Error[] };
   const introspectionFailure = introspection.errors?.map(upstreamFailureOf).find((found) => found !== undefined);
   if (introspectionFailure) throw introspectionFailure;

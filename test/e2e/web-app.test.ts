@@ -72,6 +72,8 @@ describe('the web app in a browser, on another origin', () => {
     await page.goto(`${webApp.origin}/`);
     await expect.poll(() => page.locator('body').getAttribute('data-session'), { timeout: 15_000 }).toBe('signed-out');
     expect(await page.locator('#login-form').isVisible()).toBe(true);
+    // Signed in and signed out are exclusive: what is hidden is not rendered, whatever the stylesheet says.
+    expect(await page.locator('#signed-in').isVisible()).toBe(false);
     await expect.poll(() => page.locator('#products li').count(), { timeout: 15_000 }).toBe(10);
     expect(await page.locator('#products li').first().innerText()).toBe('Product 1: 10 (3 reviews)');
   }, 30_000);
@@ -82,6 +84,8 @@ describe('the web app in a browser, on another origin', () => {
     await page.click('#login');
     await expect.poll(() => page.locator('body').getAttribute('data-session'), { timeout: 15_000 }).toBe('signed-in');
     expect(await page.locator('#who').innerText()).toBe(EMAIL);
+    expect(await page.locator('#signed-in').isVisible()).toBe(true);
+    expect(await page.locator('#login-form').isVisible()).toBe(false);
     await expect.poll(panelStates, { timeout: 15_000 }).toEqual(['ok', 'ok', 'ok', 'ok']);
     expect(await page.locator('#panel-me').innerText()).toContain(EMAIL);
     // The shop's @authorized field, answered with this user's own orders: the identity reached it.
@@ -126,6 +130,7 @@ describe('the web app in a browser, on another origin', () => {
     await expect.poll(() => page.locator('body').getAttribute('data-session'), { timeout: 15_000 }).toBe('signed-out');
     expect(await page.locator('#status').innerText()).toBe('Signed out.');
     expect(await page.locator('#login-form').isVisible()).toBe(true);
+    expect(await page.locator('#signed-in').isVisible()).toBe(false);
     expect(authCalls.at(-1)).toBe('Logout');
     const names = (await page.context().cookies(`${gateway.url}/graphql/auth`)).map((cookie) => cookie.name);
     expect(names).not.toContain(ACCESS_COOKIE);

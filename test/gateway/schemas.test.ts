@@ -200,6 +200,7 @@ describe('UPSTREAMS and related settings', () => {
       list: [],
       schemaPollSeconds: 60,
       timeoutMs: 5000,
+      maxResponseBytes: 8 * 1024 * 1024,
       forwardHeaders: [],
       errorCodesPassed: ['BAD_USER_INPUT', 'NOT_FOUND', 'FORBIDDEN', 'UNAUTHENTICATED'],
     });

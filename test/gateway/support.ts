@@ -21,6 +21,8 @@ export interface TestUpstream {
   /** Every request received, in order (schema loading included). */
   readonly requests: ReceivedRequest[];
   behaviour: UpstreamBehaviour;
+  /** With `service`: what `{ _service { sdl } }` answers from now on (an SDL, GraphQL errors, or an empty sdl). */
+  serviceAnswer: 'sdl' | 'errors' | 'empty';
   /** Replaces the SDL (and what `_service` answers) from now on. */
   setSdl(sdl: string): void;
   count(coordinate: string): number;
@@ -134,7 +136,7 @@ export async function startUpstream(
   const build = (): void => {
     schema = makeExecutableSchema({
       typeDefs: options.service ? [sdl, SERVICE_EXTENSION] : sdl,
-      resolvers: options.service ? { ...resolvers, Query: { ...(resolvers['Query'] as object), _service: () => ({ sdl: options.advertisedSdl ?? sdl }) } } : resolvers,
+      resolvers: options.service ? { ...resolvers, Query: { ...(resolvers['Query'] as object), _service: () => serviceAnswer() } } : resolvers,
     });
     // Every field counts what it resolves, with its own resolver or the default one.
     for (const type of Object.values(schema.getTypeMap())) {
@@ -149,6 +151,10 @@ export async function startUpstream(
       }
     }
   };
+  const serviceAnswer = (): { sdl: string } => {
+    if (upstream.serviceAnswer === 'errors') throw new Error('_service is unavailable');
+    return { sdl: upstream.serviceAnswer === 'empty' ? '' : (options.advertisedSdl ?? sdl) };
+  };
   build();
 
   const upstream: TestUpstream = {
@@ -156,6 +162,7 @@ export async function startUpstream(
     resolved,
     requests,
     behaviour: 'ok',
+    serviceAnswer: 'sdl',
     setSdl(next: string): void {
       sdl = next;
       build();
