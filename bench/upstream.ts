@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_VARIABLES } from '../src/config/config.js';
+import { parseSecret } from '../src/config/secret.js';
+import { printableIdentityKey } from '../src/tokens/identity-key.js';
 import { linesOf, trackChild, type GatewaySecrets } from './gateway.js';
 
 /** examples/upstream-service.ts in a child process, as a team would run it behind the gateway. */
@@ -16,12 +18,18 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const START_TIMEOUT_MS = 60_000;
 const LISTENING = /upstream service on (http:\/\/[^/\s]+)\/graphql/;
 
+async function identityKeyOf(secrets: GatewaySecrets, upstream: string): Promise<string> {
+  const parsed = parseSecret(secrets.JWT_SECRET);
+  if (!parsed.ok) throw new Error(`JWT_SECRET ${parsed.problem}`);
+  return printableIdentityKey(parsed.secret, upstream);
+}
+
 export async function startUpstream(options: { secrets: GatewaySecrets }): Promise<UpstreamProcess> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.includes(name) && name !== 'PORT'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/upstream-service.ts'], {
     cwd: REPO_ROOT,
-    // The gateway's HS256 secret: the upstream verifies its identity tokens with it.
-    env: { ...inherited, NODE_ENV: 'production', PORT: '0', JWT_SECRET: options.secrets.JWT_SECRET },
+    // Its own HS256 identity key (as npm run identity:key -- --upstream shop prints it), never the gateway's JWT_SECRET.
+    env: { ...inherited, NODE_ENV: 'production', PORT: '0', IDENTITY_KEY: await identityKeyOf(options.secrets, 'shop') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   trackChild(child);

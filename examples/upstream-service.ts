@@ -5,8 +5,9 @@
  *
  *   # a gateway with key pairs (JWT_ALGORITHM=EdDSA …): the verifier fetches its JWKS
  *   GATEWAY_URL=http://127.0.0.1:4000 PORT=4001 npx tsx examples/upstream-service.ts
- *   # an HS256 gateway: give the upstream the same JWT_SECRET
- *   JWT_SECRET=… PORT=4001 npx tsx examples/upstream-service.ts
+ *   # an HS256 gateway: give the upstream its own identity key, never JWT_SECRET. Print it with the gateway's
+ *   # configuration (UPSTREAMS=shop=http://127.0.0.1:4001/graphql …): npm run --silent identity:key -- --upstream shop
+ *   IDENTITY_KEY=… PORT=4001 npx tsx examples/upstream-service.ts
  *   # then start the gateway with UPSTREAMS=shop=http://127.0.0.1:4001/graphql
  *
  * Options: --port N (or PORT), UPSTREAM_NAME (its name in UPSTREAMS, default shop), JWT_ISSUER (default portcullis).
@@ -136,7 +137,7 @@ export interface UpstreamService {
 export async function startUpstreamService(options: {
   port?: number;
   /**
-   * The gateway's base URL (key pairs, via its JWKS) or { secret: its JWT_SECRET } (HS256). A function is asked
+   * The gateway's base URL (key pairs, via its JWKS) or { secret: this upstream's identity key } (HS256). A function is asked
    * on each request: for a test that starts this upstream before the gateway whose URL it will need.
    */
   gateway: GatewayKeys | (() => GatewayKeys);
@@ -219,6 +220,7 @@ export async function startUpstreamService(options: {
     plugins: [ApolloServerPluginInlineTraceDisabled()],
     includeStacktraceInErrorResponses: false,
   });
+  let explained = false;
   const { url } = await startStandaloneServer(server, {
     listen: { port: options.port ?? 0, host: '127.0.0.1' },
     context: async ({ req }): Promise<UpstreamContext> => {
@@ -227,6 +229,12 @@ export async function startUpstreamService(options: {
         return { identity: await verifyIdentity(req, { gateway, audience, ...(options.issuer !== undefined && { issuer: options.issuer }), ...(options.now && { now: options.now }) }) };
       } catch (error) {
         if (!(error instanceof IdentityError)) throw error;
+        // A refusal caused by this service's own setup (it holds JWT_SECRET instead of its identity key) says so
+        // in `cause`: worth one line in the service's log, never in an answer.
+        if (error.cause instanceof TypeError && !explained) {
+          explained = true;
+          console.error(error.cause.message);
+        }
         // The gateway's keys out of reach is not the caller's fault: 503, which the gateway reports as
         // UPSTREAM_UNAVAILABLE. Anything else about the token is a refusal, with its code for the logs.
         const unavailable = error.code === IdentityErrorCode.IDENTITY_KEYS_UNAVAILABLE;
@@ -250,15 +258,16 @@ function portFromArgs(argv: readonly string[]): number {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const secret = process.env['JWT_SECRET'];
-  const gateway: GatewayKeys = secret ? { secret } : (process.env['GATEWAY_URL'] ?? 'http://127.0.0.1:4000');
-  const service = await startUpstreamService({
-    port: portFromArgs(process.argv.slice(2)),
-    gateway,
-    audience: process.env['UPSTREAM_NAME'] ?? 'shop',
-    issuer: process.env['JWT_ISSUER'] ?? 'portcullis',
-  });
-  console.log(`upstream service on ${service.url} (verifying identity tokens ${secret ? 'with JWT_SECRET' : `from ${String(gateway)}`})`);
+  const audience = process.env['UPSTREAM_NAME'] ?? 'shop';
+  const identityKey = process.env['IDENTITY_KEY'];
+  if (process.env['JWT_SECRET'] && !identityKey) {
+    // The first releases told upstreams to hold JWT_SECRET, with which they could sign access tokens for anyone.
+    console.error(`An upstream does not take JWT_SECRET: set IDENTITY_KEY to the key printed by npm run identity:key -- --upstream ${audience} on the gateway.`);
+    process.exit(2);
+  }
+  const gateway: GatewayKeys = identityKey ? { secret: identityKey } : (process.env['GATEWAY_URL'] ?? 'http://127.0.0.1:4000');
+  const service = await startUpstreamService({ port: portFromArgs(process.argv.slice(2)), gateway, audience, issuer: process.env['JWT_ISSUER'] ?? 'portcullis' });
+  console.log(`upstream service on ${service.url} (verifying identity tokens ${identityKey ? 'with its identity key' : `from ${String(gateway)}`})`);
   const stop = (): void => void service.stop().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

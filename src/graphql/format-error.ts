@@ -1,8 +1,8 @@
 import { ApolloServerErrorCode, unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { isDatabaseUnavailable } from '../auth/unavailable.js';
 import { ErrorCode, isGatewayError, publicMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { isDatabaseUnavailable } from '../stores/unavailable.js';
 import { UpstreamError, UpstreamFailure } from '../upstreams/executor.js';
 
 /** What clients read in production instead of an upstream's own message, unless its code is passed. */

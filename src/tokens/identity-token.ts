@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
+import { createIdentityKey } from './identity-key.js';
 import { randomId } from './ids.js';
-import type { KeyRing } from './keys.js';
+import type { KeyRing, SigningKey } from './keys.js';
 
 /**
  * The `typ` of identity tokens. Access tokens carry `at+jwt`; each verifier pins its own type, so an identity token
@@ -26,19 +27,44 @@ export interface IssuedIdentityToken {
 }
 
 export interface IdentityTokens {
-  /** A token for one upstream (`aud`), signed with the gateway's current key. */
+  /**
+   * A token for one upstream (`aud`), signed with the gateway's current key pair, or with HS256 by that upstream's
+   * own identity key derived from the current JWT_SECRET key (never the key that signs access tokens).
+   */
   issue(subject: IdentitySubject, audience: string): Promise<IssuedIdentityToken>;
 }
 
-/** Signs the identity the gateway forwards to an upstream, with the same key ring as access tokens. */
+/** Signs the identity the gateway forwards to an upstream, with the key ring of access tokens or a key derived from it. */
 export function createIdentityTokens(options: { keys: KeyRing; issuer: string; now: () => number }): IdentityTokens {
   const { keys, issuer, now } = options;
+  // Derived keys per ring key, then per upstream: they follow the ring (a key that leaves it takes its derived keys
+  // with it) and are derived once each. Audiences are the configured upstream names, so the maps stay small.
+  const derived = new WeakMap<SigningKey, Map<string, Promise<SigningKey>>>();
+
+  function identityKeyFor(key: SigningKey, audience: string): Promise<SigningKey> {
+    // A key pair signs as it is: upstreams hold only its public half, which mints nothing.
+    if (key.alg !== 'HS256') return Promise.resolve(key);
+    let byAudience = derived.get(key);
+    if (!byAudience) {
+      byAudience = new Map();
+      derived.set(key, byAudience);
+    }
+    let identityKey = byAudience.get(audience);
+    if (!identityKey) {
+      identityKey = createIdentityKey(key, audience);
+      // A failed derivation is not remembered; the next call tries again (and fails loudly again).
+      identityKey.catch(() => byAudience.delete(audience));
+      byAudience.set(audience, identityKey);
+    }
+    return identityKey;
+  }
+
   return {
     async issue(subject: IdentitySubject, audience: string): Promise<IssuedIdentityToken> {
       const at = now();
       const issuedAt = Math.floor(at / 1000);
       const expiresAt = Math.min(issuedAt + IDENTITY_TOKEN_TTL_SECONDS, subject.notAfter);
-      const key = keys.current(at);
+      const key = await identityKeyFor(keys.current(at), audience);
       if (!key.signKey) throw new Error(`The current key ${key.kid} cannot sign in this process.`);
       const token = await new SignJWT({ sid: subject.sessionId, roles: [...subject.roles] })
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE })

@@ -26,6 +26,12 @@ export interface SigningKey {
   readonly activatesAt: number;
   /** Verifies nothing from then on, and leaves the JWKS. */
   readonly retiresAt: number | null;
+  /**
+   * HS256 keys made from JWT_SECRET: the same secret imported for HKDF, from which each upstream's identity key is
+   * derived (tokens/identity-key.ts), so no upstream holds the key that signs access tokens. Undefined for key
+   * pairs and for keys that are themselves derived.
+   */
+  readonly derivation: webcrypto.CryptoKey | undefined;
 }
 
 /**
@@ -78,14 +84,26 @@ export function createKeyRing(initial: readonly SigningKey[]): KeyRing & { repla
 /**
  * The HS256 key from JWT_SECRET: always active, never published. Its `kid` is a truncated SHA-256 of a label
  * and the key: stable across restarts, different for every secret, one-way. Importing it once as a
- * non-extractable CryptoKey saves that work on every sign and verify.
+ * non-extractable CryptoKey saves that work on every sign and verify. The secret is imported a second time for
+ * HKDF only (`derivation`): the identity keys of the upstreams come from it, never the secret itself.
  */
 export async function createHmacKey(secret: Secret): Promise<SigningKey> {
+  const bytes = secret.bytes();
+  const derivation = await webcrypto.subtle.importKey('raw', bytes, 'HKDF', false, ['deriveBits']);
+  bytes.fill(0);
+  return Object.freeze({ ...(await importHmacKey(secret)), derivation });
+}
+
+/**
+ * An HS256 key that only signs and verifies, with the `kid` rule of `createHmacKey`: an upstream's identity key,
+ * on the gateway (which derived it) and on the upstream (which was given it) alike.
+ */
+export async function importHmacKey(secret: Secret): Promise<SigningKey> {
   const bytes = secret.bytes();
   const kid = createHash('sha256').update('portcullis/kid/v1\0').update(bytes).digest('base64url').slice(0, 16);
   const key = await webcrypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   bytes.fill(0);
-  return Object.freeze({ kid, alg: 'HS256', signKey: key, verifyKey: key, publicJwk: undefined, publishedAt: 0, activatesAt: 0, retiresAt: null });
+  return Object.freeze({ kid, alg: 'HS256', signKey: key, verifyKey: key, publicJwk: undefined, publishedAt: 0, activatesAt: 0, retiresAt: null, derivation: undefined });
 }
 
 /** The HS256 ring: one key, no schedule. Kept as the name of the first release. */
@@ -115,5 +133,5 @@ export async function importSigningKey(record: {
   const verifyKey = (await importJWK(record.publicJwk, record.alg)) as Key;
   const signKey = record.privateJwk ? ((await importJWK(record.privateJwk, record.alg)) as Key) : undefined;
   const publicJwk: JWK = { ...record.publicJwk };
-  return Object.freeze({ ...record, publicJwk, verifyKey, signKey });
+  return Object.freeze({ ...record, publicJwk, verifyKey, signKey, derivation: undefined });
 }

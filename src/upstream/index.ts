@@ -10,6 +10,7 @@ export {
   type Identity,
   type IdentitySource,
   type GatewayKeys,
+  type IdentityKey,
   type VerifyIdentityOptions,
 } from './verify-identity.js';
 export { IdentityError, IdentityErrorCode, isIdentityError } from './identity-error.js';

@@ -2,8 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { MIN_SECRET_BYTES, parseSecret, Secret } from '../config/secret.js';
+import { createIdentityKey } from '../tokens/identity-key.js';
 import { IDENTITY_TOKEN_TTL_SECONDS, IDENTITY_TOKEN_TYPE } from '../tokens/identity-token.js';
-import { createHmacKey, type SigningKey } from '../tokens/keys.js';
+import { createHmacKey, importHmacKey, type SigningKey } from '../tokens/keys.js';
 import { IdentityError, IdentityErrorCode } from './identity-error.js';
 
 /** The `typ` header of an identity token (the gateway's own constant); an access token says `at+jwt` and never passes here. */
@@ -29,11 +30,17 @@ export interface Identity {
 }
 
 /**
- * Where the gateway's keys come from: its base URL (public keys from `<url>/.well-known/jwks.json`, for
- * JWT_ALGORITHM=EdDSA, ES256, RS256 or PS256), or its JWT_SECRET (HS256), as bytes or as written in the
- * gateway's environment (hex or base64url).
+ * This upstream's HS256 identity key: what `npm run identity:key -- --upstream <name>` prints on the gateway
+ * (base64url; hex is read too), or its bytes. Never the gateway's JWT_SECRET, which signs access tokens.
  */
-export type GatewayKeys = string | URL | { readonly secret: string | Uint8Array };
+export type IdentityKey = string | Uint8Array;
+
+/**
+ * Where the gateway's keys come from: its base URL (public keys from `<url>/.well-known/jwks.json`, for
+ * JWT_ALGORITHM=EdDSA, ES256, RS256 or PS256), or with HS256 `{ secret }`: this upstream's identity key, or a
+ * few of them while JWT_SECRET changes (the new one and the old one; each token names its key by `kid`).
+ */
+export type GatewayKeys = string | URL | { readonly secret: IdentityKey | readonly IdentityKey[] };
 
 export interface VerifyIdentityOptions {
   readonly gateway: GatewayKeys;
@@ -83,7 +90,7 @@ export async function verifyIdentity(source: IdentitySource, options: VerifyIden
   if (!COMPACT_JWS.test(token) || !isCanonical(token)) throw new IdentityError(IdentityErrorCode.IDENTITY_INVALID);
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(token, keys.getKey, {
+    ({ payload } = await jwtVerify(token, (header, input) => keys.getKey(header, input, audience), {
       algorithms: [...keys.algorithms],
       issuer,
       audience,
@@ -106,7 +113,8 @@ export async function verifyIdentity(source: IdentitySource, options: VerifyIden
 
 interface ResolvedKeys {
   readonly algorithms: readonly string[];
-  readonly getKey: JWTVerifyGetKey;
+  /** jose's key lookup, told the audience being verified for (HS256 uses it to explain a misplaced JWT_SECRET). */
+  readonly getKey: (header: JWTHeaderParameters, input: Parameters<JWTVerifyGetKey>[1], audience: string) => ReturnType<JWTVerifyGetKey>;
   /** Identities of verified tokens, by token, with the issuer and audience they were verified for; they live at most a minute anyway. */
   readonly verified: LRUCache<string, VerifiedIdentity>;
 }
@@ -128,35 +136,53 @@ function verifiedCache(): LRUCache<string, VerifiedIdentity> {
 
 /** One JWKS client per URL for the life of the process: jose caches the keys and refetches on an unknown kid. */
 const remoteKeys = new Map<string, ResolvedKeys>();
-/** HS256 keys by the secret as written, or by the bytes object: imported once, not on every request. */
+/** HS256 keys by the key(s) as written, or by the bytes (or list) object: imported once, not on every request. */
 const secretKeys = new Map<string, ResolvedKeys>();
-const byteKeys = new WeakMap<Uint8Array, ResolvedKeys>();
+const byteKeys = new WeakMap<object, ResolvedKeys>();
+/** A rotation needs two keys (the new one and the old one); a long list is a mistake, not a schedule. */
+const MAX_IDENTITY_KEYS = 4;
 
 function resolveKeys(gateway: GatewayKeys): ResolvedKeys {
   if (typeof gateway === 'string' || gateway instanceof URL) return remoteKeysFor(gateway);
   if (gateway !== null && typeof gateway === 'object' && 'secret' in gateway) {
-    const secret = gateway.secret;
-    if (typeof secret === 'string') {
-      let keys = secretKeys.get(secret);
+    const secret: unknown = gateway.secret;
+    const list: readonly unknown[] = Array.isArray(secret) ? secret : [secret];
+    if (list.length === 0 || list.length > MAX_IDENTITY_KEYS) {
+      throw new TypeError(`verifyIdentity: gateway.secret must be this upstream’s identity key, or a list of 1 to ${MAX_IDENTITY_KEYS} of them.`);
+    }
+    // All strings (the usual case, even when the list is built anew on every request): keyed by their text.
+    if (list.every((entry) => typeof entry === 'string')) {
+      const text = list.join(' ');
+      let keys = secretKeys.get(text);
       if (!keys) {
-        const parsed = parseSecret(secret);
-        if (!parsed.ok) throw new TypeError(`verifyIdentity: gateway.secret ${parsed.problem}; pass the gateway's JWT_SECRET as it is written.`);
-        keys = hmacKeys(parsed.secret);
-        secretKeys.set(secret, keys);
+        keys = hmacKeys(list.map(readIdentityKey));
+        secretKeys.set(text, keys);
       }
       return keys;
     }
-    if (secret instanceof Uint8Array) {
+    if (typeof secret === 'object' && secret !== null) {
       let keys = byteKeys.get(secret);
       if (!keys) {
-        if (secret.length < MIN_SECRET_BYTES) throw new TypeError(`verifyIdentity: gateway.secret must be at least ${MIN_SECRET_BYTES} bytes.`);
-        keys = hmacKeys(new Secret(secret));
+        keys = hmacKeys(list.map(readIdentityKey));
         byteKeys.set(secret, keys);
       }
       return keys;
     }
   }
-  throw new TypeError('verifyIdentity: `gateway` must be the gateway’s base URL or { secret } (its JWT_SECRET).');
+  throw new TypeError('verifyIdentity: `gateway` must be the gateway’s base URL or { secret } (this upstream’s identity key: npm run identity:key -- --upstream <name>).');
+}
+
+function readIdentityKey(entry: unknown): Secret {
+  if (typeof entry === 'string') {
+    const parsed = parseSecret(entry);
+    if (!parsed.ok) throw new TypeError(`verifyIdentity: gateway.secret ${parsed.problem}; pass this upstream’s identity key as npm run identity:key prints it.`);
+    return parsed.secret;
+  }
+  if (entry instanceof Uint8Array) {
+    if (entry.length < MIN_SECRET_BYTES) throw new TypeError(`verifyIdentity: gateway.secret must be at least ${MIN_SECRET_BYTES} bytes.`);
+    return new Secret(entry);
+  }
+  throw new TypeError('verifyIdentity: gateway.secret must be a string (as npm run identity:key prints it) or bytes.');
 }
 
 function remoteKeysFor(gateway: string | URL): ResolvedKeys {
@@ -191,21 +217,47 @@ function remoteKeysFor(gateway: string | URL): ResolvedKeys {
 }
 
 /**
- * The gateway's own key derivation (`createHmacKey`): the same `kid`, so a token must name this very secret's
- * key, and the key is imported once as a non-extractable CryptoKey.
+ * The held identity keys, with the gateway's `kid` rule (`importHmacKey`), so a token must name one of these very
+ * keys, each imported once as a non-extractable CryptoKey.
  */
-function hmacKeys(secret: Secret): ResolvedKeys {
-  const key: Promise<SigningKey> = createHmacKey(secret);
+function hmacKeys(secrets: readonly Secret[]): ResolvedKeys {
+  const byKid: Promise<Map<string, SigningKey>> = Promise.all(secrets.map(importHmacKey)).then((keys) => new Map(keys.map((key) => [key.kid, key])));
+  const derivedKids = new Map<string, Promise<Set<string>>>();
   return {
     algorithms: ['HS256'],
     verified: verifiedCache(),
-    getKey: async (header: JWTHeaderParameters) => {
+    getKey: async (header: JWTHeaderParameters, _input, audience: string) => {
       checkHeader(header);
-      const hmac = await key;
-      if (header.kid !== hmac.kid) throw new joseErrors.JWSSignatureVerificationFailed();
-      return hmac.verifyKey;
+      const found = (await byKid).get(header.kid as string);
+      if (found) return found.verifyKey;
+      if (await heldAsJwtSecret(header.kid as string, audience)) {
+        throw new IdentityError(IdentityErrorCode.IDENTITY_INVALID, { cause: new TypeError(jwtSecretHeld(audience)) });
+      }
+      throw new joseErrors.JWSSignatureVerificationFailed();
     },
   };
+
+  /**
+   * Whether `kid` is the identity key the gateway would derive for `audience` from a held key: then this upstream
+   * was given the gateway's JWT_SECRET (as the first releases told it to) instead of its own key. The answer is
+   * the same IDENTITY_INVALID (tokens are refused alike), with a `cause` saying what to change for the upstream's
+   * own logs. Derived kids are computed once per audience; audiences come from the caller's code, so few.
+   */
+  function heldAsJwtSecret(kid: string, audience: string): Promise<boolean> {
+    let kids = derivedKids.get(audience);
+    if (!kids) {
+      kids = Promise.all(secrets.map(async (secret) => (await createIdentityKey(await createHmacKey(secret), audience)).kid)).then((list) => new Set(list));
+      if (derivedKids.size < MAX_AUDIENCES) derivedKids.set(audience, kids);
+    }
+    return kids.then((set) => set.has(kid));
+  }
+}
+
+/** How many audiences one key list remembers derived kids for (see heldAsJwtSecret). */
+const MAX_AUDIENCES = 16;
+
+function jwtSecretHeld(audience: string): string {
+  return `verifyIdentity: gateway.secret is the gateway’s JWT_SECRET, not this upstream’s identity key. Print the key on the gateway with npm run identity:key -- --upstream ${audience}, pass that instead, and remove JWT_SECRET from this service: it signs access tokens.`;
 }
 
 /**

@@ -13,6 +13,7 @@ import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/http/cookies.js';
 import { randomSecret, testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { eventually } from '../gateway/support.js';
+import { identityKeyOf } from '../upstream/support.js';
 import { launchChromium } from '../support/chromium.js';
 
 const EMAIL = 'ada@example.com';
@@ -36,7 +37,8 @@ describe('the web app in a browser, on another origin', () => {
     const secret = randomSecret();
     const now = (): number => Date.now() + offsetMs;
     // The shop verifies identity tokens on the gateway's clock, which this test moves.
-    shop = await startUpstreamService({ gateway: { secret }, audience: 'shop', now });
+    // Its own identity key, as npm run identity:key prints it; never JWT_SECRET.
+    shop = await startUpstreamService({ gateway: { secret: await identityKeyOf(secret, 'shop') }, audience: 'shop', now });
     // The app's server first: its origin goes into the gateway's ALLOWED_ORIGINS.
     webApp = await startWebAppServer({ settings: () => ({ gatewayUrl, shop: true }) });
     // The same app under the name localhost too: another site than the gateway's 127.0.0.1 (see the last test).

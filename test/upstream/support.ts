@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { decodeJwt, importJWK, SignJWT, type JWK } from 'jose';
 import { expect } from 'vitest';
 import { parseSecret } from '../../src/config/secret.js';
+import { printableIdentityKey } from '../../src/tokens/identity-key.js';
 import { createHmacKey } from '../../src/tokens/keys.js';
 import { IdentityError, type IdentityErrorCode } from '../../src/upstream/index.js';
 
@@ -90,10 +91,17 @@ export function countingJwksServer(body: () => Promise<string>): { server: Serve
   return { server, hits: () => hits };
 }
 
-/** The gateway's HS256 key for a JWT_SECRET as written (same kid derivation as the gateway). */
+/** An HS256 key as written (a JWT_SECRET, or an upstream's identity key), with the gateway's kid rule. */
 export async function hmacMintingKey(secret: string): Promise<MintingKey> {
   const parsed = parseSecret(secret);
   if (!parsed.ok) throw new Error(parsed.problem);
   const hmac = await createHmacKey(parsed.secret);
   return { alg: 'HS256', kid: hmac.kid, key: hmac.signKey as webcrypto.CryptoKey };
+}
+
+/** The identity key the gateway derives for `upstream` from a JWT_SECRET (what npm run identity:key prints). */
+export async function identityKeyOf(jwtSecret: string, upstream: string): Promise<string> {
+  const parsed = parseSecret(jwtSecret);
+  if (!parsed.ok) throw new Error(parsed.problem);
+  return printableIdentityKey(parsed.secret, upstream);
 }

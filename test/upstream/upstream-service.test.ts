@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildSchema, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstreamService, UPSTREAM_SDL, type UpstreamService } from '../../examples/upstream-service.js';
+import { runCli } from '../support/cli.js';
 import { randomSecret } from '../support/config.js';
 import { hmacMintingKey, mintIdentityToken, type MintingKey } from './support.js';
 
@@ -29,13 +30,14 @@ async function post(url: string, query: string, token?: string): Promise<Answer>
 }
 
 describe('the example upstream service', () => {
-  const secret = randomSecret();
+  // Its HS256 identity key, as npm run identity:key prints it (any 256 random bits do for the service itself).
+  const identityKey = randomSecret();
   let service: UpstreamService;
   let signing: MintingKey;
 
   beforeAll(async () => {
-    signing = await hmacMintingKey(secret);
-    service = await startUpstreamService({ gateway: { secret }, audience: 'shop' });
+    signing = await hmacMintingKey(identityKey);
+    service = await startUpstreamService({ gateway: { secret: identityKey }, audience: 'shop' });
   });
   afterAll(async () => {
     await service?.stop();
@@ -115,7 +117,7 @@ describe('the example upstream service', () => {
   it('runs from the command line with npx tsx and PORT', async () => {
     const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['examples/upstream-service.ts'], {
       cwd: ROOT,
-      env: { PATH: process.env['PATH'], JWT_SECRET: secret, PORT: '0' },
+      env: { PATH: process.env['PATH'], IDENTITY_KEY: identityKey, PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     try {
@@ -140,5 +142,12 @@ describe('the example upstream service', () => {
       child.kill('SIGTERM');
       await exited;
     }
+  }, 30_000);
+
+  it('refuses to start from the command line with JWT_SECRET instead of its identity key', async () => {
+    const result = await runCli('examples/upstream-service.ts', [], { env: { PATH: process.env['PATH'], JWT_SECRET: randomSecret(), PORT: '0' } });
+    expect(result.code).toBe(2);
+    expect(result.stdout).not.toContain('upstream service on');
+    expect(result.stderr).toContain('npm run identity:key -- --upstream shop');
   }, 30_000);
 });

@@ -1,6 +1,6 @@
 /**
- * The published verifier (`portcullis/upstream`) against real gateways: an HS256 one (the verifier holds its
- * JWT_SECRET) and an EdDSA one (the verifier fetches its JWKS over HTTP). Identity tokens are minted here in the
+ * The published verifier (`portcullis/upstream`) against real gateways: an HS256 one (the verifier holds the
+ * identity key the gateway derives for it, as `npm run identity:key` prints it) and an EdDSA one (the verifier fetches its JWKS over HTTP). Identity tokens are minted here in the
  * exact format of issue 11 with the gateway's own keys; every refusal is asserted on its code.
  */
 import { createHmac, randomBytes, type webcrypto } from 'node:crypto';
@@ -14,7 +14,7 @@ import { IdentityErrorCode, verifyIdentity, type Identity, type VerifyIdentityOp
 import { randomSecret, testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { expectRefused, fetchJwks, keyConfig, login, PASSWORD, storedPrivateJwk } from '../keys/support.js';
-import { close, countingJwksServer, listen, mintIdentityToken, mintingKeyFromJwk, refusalCode, type MintingKey } from './support.js';
+import { close, countingJwksServer, hmacMintingKey, identityKeyOf, listen, mintIdentityToken, mintingKeyFromJwk, refusalCode, type MintingKey } from './support.js';
 
 const ADA = 'ada@example.com';
 
@@ -35,8 +35,9 @@ function handMadeToken(header: Record<string, unknown>, claims: Record<string, u
   return key === undefined ? `${input}.` : `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`;
 }
 
-describe('verifyIdentity() with the HS256 secret of a real gateway', () => {
+describe('verifyIdentity() with the HS256 identity key of a real gateway', () => {
   const secret = randomSecret();
+  let identityKey: string;
   let gateway: TestGateway;
   let signing: MintingKey;
   let options: VerifyIdentityOptions;
@@ -48,9 +49,9 @@ describe('verifyIdentity() with the HS256 secret of a real gateway', () => {
     const created = await gateway.createUser({ email: ADA, password: PASSWORD });
     userId = created.id;
     accessToken = (await login(gateway, ADA)).accessToken;
-    const hmac = await createHmacKey(secretOf(secret));
-    signing = { alg: 'HS256', kid: hmac.kid, key: hmac.signKey as webcrypto.CryptoKey };
-    options = { gateway: { secret }, audience: 'shop' };
+    identityKey = await identityKeyOf(secret, 'shop');
+    signing = await hmacMintingKey(identityKey);
+    options = { gateway: { secret: identityKey }, audience: 'shop' };
   });
   afterAll(async () => {
     await gateway?.stop();
@@ -75,7 +76,7 @@ describe('verifyIdentity() with the HS256 secret of a real gateway', () => {
     expect((await verifyIdentity(request, options))?.userId).toBe(userId);
     expect((await verifyIdentity(new Headers(bearer(token)), options))?.userId).toBe(userId);
     expect((await verifyIdentity({ Authorization: `Bearer ${token}` }, options))?.userId).toBe(userId);
-    expect((await verifyIdentity(bearer(token), { ...options, gateway: { secret: secretOf(secret).bytes() } }))?.userId).toBe(userId);
+    expect((await verifyIdentity(bearer(token), { ...options, gateway: { secret: secretOf(identityKey).bytes() } }))?.userId).toBe(userId);
   });
 
   it('reads a Node IncomingMessage in a plain node:http server', async () => {
@@ -172,8 +173,10 @@ describe('verifyIdentity() with the HS256 secret of a real gateway', () => {
   });
 
   it('refuses the gateway’s own access token presented as an identity token', async () => {
-    // Signed with the very same key, but typ at+jwt and aud the gateway's audience.
+    // typ at+jwt, aud the gateway's audience, and signed with JWT_SECRET's key: refused by its key, and by its type
+    // even by a verifier wrongly given JWT_SECRET.
     expect(await refusalCode(verifyIdentity(bearer(accessToken), options))).toBe(IdentityErrorCode.IDENTITY_INVALID);
+    expect(await refusalCode(verifyIdentity(bearer(accessToken), { ...options, gateway: { secret } }))).toBe(IdentityErrorCode.IDENTITY_INVALID);
     expect(await refusalCode(verifyIdentity(bearer(accessToken), { ...options, audience: 'portcullis' }))).toBe(IdentityErrorCode.IDENTITY_INVALID);
   });
 
@@ -238,6 +241,24 @@ describe('verifyIdentity() with the HS256 secret of a real gateway', () => {
     const { privateKey } = await generateKeyPair('EdDSA', { extractable: true });
     const token = await mintIdentityToken(await mintingKeyFromJwk(await exportJWK(privateKey), 'EdDSA', signing.kid), { userId });
     expect(await refusalCode(verifyIdentity(bearer(token), options))).toBe(IdentityErrorCode.IDENTITY_INVALID);
+  });
+
+  it('verifies with a list of identity keys while JWT_SECRET changes: each key its own tokens, by kid', async () => {
+    const previousKey = await identityKeyOf(randomSecret(), 'shop');
+    const previous = await hmacMintingKey(previousKey);
+    const both = { ...options, gateway: { secret: [identityKey, previousKey] } };
+    for (const key of [signing, previous]) {
+      const token = await mintIdentityToken(key, { userId });
+      expect((await verifyIdentity(bearer(token), both))?.userId).toBe(userId);
+    }
+    // Neither the old key alone accepts the new tokens, nor does a key outside the list pass under a listed kid.
+    expect(await refusalCode(verifyIdentity(bearer(await mintIdentityToken(signing, { userId })), { ...options, gateway: { secret: [previousKey] } }))).toBe(
+      IdentityErrorCode.IDENTITY_INVALID,
+    );
+    const stranger = await hmacMintingKey(await identityKeyOf(randomSecret(), 'shop'));
+    expect(await refusalCode(verifyIdentity(bearer(await mintIdentityToken({ ...stranger, kid: previous.kid }, { userId })), both))).toBe(IdentityErrorCode.IDENTITY_INVALID);
+    await expect(verifyIdentity({}, { ...options, gateway: { secret: [] } })).rejects.toThrow(TypeError);
+    await expect(verifyIdentity({}, { ...options, gateway: { secret: Array.from({ length: 5 }, () => identityKey) } })).rejects.toThrow(TypeError);
   });
 
   it('throws a TypeError for options that cannot work, before looking at the request', async () => {
