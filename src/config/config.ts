@@ -4,6 +4,7 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { loadOrCreateDevSecrets } from './dev-secrets.js';
+import { OIDC_PATTERN_VARIABLES, readOidcConfig, type OidcConfig } from './oidc.js';
 import { GENERATE_SECRET_HINT, parseSecret, SecretText, type Secret } from './secret.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
@@ -94,6 +95,8 @@ export interface Config {
   readonly authorizationMode: AuthorizationMode;
   /** The roles users may hold: ROLES plus the built-in USER and ADMIN. */
   readonly roles: readonly string[];
+  /** Sign-in through OpenID Connect providers (config/oidc.ts); no providers: password sign-in only. */
+  readonly oidc: OidcConfig;
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
   readonly secretsSource: 'environment' | 'generated';
   /** Things worth a warning at start (logged by main once a logger exists). */
@@ -207,11 +210,13 @@ const envSchema = z.object({
   AUTHORIZATION_MODE: z.enum(['filter', 'reject']).default('filter'),
   ROLES: list(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'each role must be upper case, like EDITOR or SUPPORT_AGENT')).default([...BUILT_IN_ROLES]),
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(1000).default(50),
+  // Read with its OIDC_<NAME>_* settings by config/oidc.ts.
+  OIDC_PROVIDERS: z.string().optional(),
 });
 
 /** Variables named by a pattern, one per upstream; documented as one row each. */
 export const UPSTREAM_SCHEMA_PREFIX = 'UPSTREAM_SCHEMA_';
-const PATTERN_VARIABLES = [`${UPSTREAM_SCHEMA_PREFIX}<NAME>`];
+const PATTERN_VARIABLES = [`${UPSTREAM_SCHEMA_PREFIX}<NAME>`, ...OIDC_PATTERN_VARIABLES];
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
 export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES]);
@@ -365,6 +370,7 @@ export function loadConfig(env: Env): Config {
       );
     }
   }
+  const oidc = readOidcConfig(blankAsUnset, { production, publicUrl: mail?.publicUrl ?? '', publicUrlSet: vars.PUBLIC_URL !== undefined }, problems);
   if (problems.length > 0 || (hmac && jwtSecret === undefined) || refreshTokenHashSecret === undefined || mail === undefined) {
     throw new ConfigError(problems);
   }
@@ -410,6 +416,7 @@ export function loadConfig(env: Env): Config {
     },
     authorizationMode: valid.AUTHORIZATION_MODE,
     roles: [...new Set([...valid.ROLES, ...BUILT_IN_ROLES])],
+    oidc,
     secretsSource,
     warnings,
   });
