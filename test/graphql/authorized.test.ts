@@ -28,6 +28,7 @@ async function run(schema: GraphQLSchema, source: string, viewer: Viewer): Promi
     refreshCookieShadowed: false,
     viewer,
     auth,
+    oidc: {} as GatewayContext['oidc'],
     client: { userAgent: null, address: null },
     transport: { setSessionCookies: () => {}, clearSessionCookies: () => {} },
   };
