@@ -294,7 +294,7 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
   }
 
   return {
-    providers: registry.providers.map((provider) => ({ name: provider.name, label: provider.label, startPath: `/auth/oidc/${provider.name}/start` })),
+    providers: registry.providers.map((provider) => ({ name: provider.name, label: provider.label, startUrl: `${deps.publicUrl}/auth/oidc/${provider.name}/start` })),
     hasProvider: (name: string): boolean => registry.find(name) !== undefined,
     start,
     callback,

@@ -5,8 +5,8 @@ import type { IssuedSession } from '../session-manager.js';
 export interface SignInProviderView {
   readonly name: string;
   readonly label: string;
-  /** Path on the gateway that starts a sign-in through it. */
-  readonly startPath: string;
+  /** The gateway's URL (PUBLIC_URL) that starts a sign-in through it; add `?returnTo=` to come back. */
+  readonly startUrl: string;
 }
 
 /** One way into an account. */
