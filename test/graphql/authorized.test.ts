@@ -50,6 +50,7 @@ describe('@authorized', () => {
       'Mutation.requestPasswordReset',
       'Mutation.resetPassword',
       'Mutation.verifyEmail',
+      'Query.signInProviders',
     ]);
     expect(unguardedRootFields(schema)).toEqual([]);
   });
