@@ -42,4 +42,13 @@ describe('sign-in through an OpenID Connect provider in Chromium', () => {
     expect(cookies.find((cookie) => cookie.name === '__Host-portcullis-access')).toMatchObject({ httpOnly: true, secure: true });
     expect(cookies.find((cookie) => cookie.name === '__Host-portcullis-oidc')).toBeUndefined();
   });
+
+  it('shows the provider buttons in the playground, and the code of a refused sign-in', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${setup.gateway.url}/playground#error=OIDC_ACCOUNT_EXISTS`);
+    const link = page.locator('#providers a[data-provider=corp]');
+    await expect.poll(() => link.count(), { timeout: 15_000 }).toBe(1);
+    expect(await link.getAttribute('href')).toBe(`${setup.gateway.url}/auth/oidc/corp/start?returnTo=%2Fplayground`);
+    expect(await page.locator('#providers').innerText()).toContain('Sign-in failed: OIDC_ACCOUNT_EXISTS');
+  });
 });
