@@ -88,4 +88,16 @@ describe('a provider in trouble', () => {
     expect(errorOf((await midway.visit(pending.callbackUrl)).location)).toBe(ErrorCode.OIDC_PROVIDER_UNAVAILABLE);
     expect(midway.cookie(new URL(gateway.url).host, ACCESS_COOKIE)).toBeUndefined();
   });
+
+  it('throttles starts and callbacks per address, like login', async () => {
+    const setup: Setup = await startWithProviders(['corp']);
+    cleanups.push(() => setup.stop());
+    const start = `${setup.gateway.url}/auth/oidc/corp/start?returnTo=/back`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 100; i++) statuses.push((await new HttpBrowser().visit(start)).status);
+    expect(statuses.every((status) => status === 302)).toBe(true);
+    expect(await new HttpBrowser().visit(start)).toEqual({ status: 303, location: `/back#error=${ErrorCode.RATE_LIMITED}` });
+    const callback = await new HttpBrowser().visit(`${setup.gateway.url}/auth/oidc/corp/callback?code=x&state=y`);
+    expect(errorOf(callback.location)).toBe(ErrorCode.RATE_LIMITED);
+  }, 60_000);
 });

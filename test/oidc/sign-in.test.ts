@@ -150,6 +150,20 @@ describe('sign-in through OpenID Connect providers, by HTTP against real oidc-pr
     expect(victim.cookie(host(), ACCESS_COOKIE)).toBeUndefined();
   });
 
+  it('lets exactly one of several concurrent callbacks with one flow sign in', async () => {
+    const browser = new HttpBrowser();
+    const { callbackUrl } = await browser.signInAtProvider(start('corp'), 'alice');
+    const cookie = browser.cookieHeader(setup.gateway.url);
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const response = await fetch(callbackUrl, { redirect: 'manual', headers: { cookie } });
+        return { location: response.headers.get('location') ?? '', signedIn: response.headers.getSetCookie().some((line) => line.startsWith(`${ACCESS_COOKIE}=`)) };
+      }),
+    );
+    expect(answers.filter((answer) => answer.signedIn)).toHaveLength(1);
+    expect(answers.filter((answer) => errorOf(answer.location) === ErrorCode.OIDC_STATE_INVALID)).toHaveLength(5);
+  });
+
   it('refuses the issuer mix-up: a code from one provider at the other one\'s callback', async () => {
     const browser = new HttpBrowser();
     const fromCorp = await browser.signInAtProvider(start('corp'), 'alice');
