@@ -17,6 +17,27 @@ export interface OidcRoutesDeps {
   readonly auth: Pick<AuthService, 'authenticate'>;
   readonly clientInfo: (req: Request) => ClientInfo;
   readonly sessionCookies: (session: IssuedSession) => string[];
+  /** Pages on these origins may send a signed-in browser to `?link=1`. */
+  readonly allowedOrigins: readonly string[];
+}
+
+/**
+ * `?link=1` attaches whatever identity the browser brings back from the provider to the signed-in account, so
+ * another site must not start it (it could pair it with a login CSRF at the provider). The start is a top-level
+ * GET, which the access cookie (SameSite=Lax) accompanies from anywhere: a cross-site navigation is accepted
+ * only from a page on an allowed origin (its Referer; browsers send the origin at least). Browsers without
+ * Fetch Metadata send no Sec-Fetch-Site and are let through, as their cookies are.
+ */
+function linkStartedByTrustedPage(req: Request, allowedOrigins: readonly string[]): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site === undefined || site === 'same-origin' || site === 'same-site' || site === 'none') return true;
+  const referer = req.headers.referer;
+  if (referer === undefined) return false;
+  try {
+    return allowedOrigins.includes(new URL(referer).origin);
+  } catch {
+    return false;
+  }
 }
 
 /** GET /auth/oidc/:name/start and /auth/oidc/:name/callback (docs/sign-in.md). */
@@ -41,6 +62,10 @@ export function oidcRoutes(deps: OidcRoutesDeps): Router {
     const provider = knownProvider(req, res);
     if (provider === undefined) return;
     const link = req.query['link'] === '1';
+    if (link && !linkStartedByTrustedPage(req, deps.allowedOrigins)) {
+      res.redirect(303, withError('/', ErrorCode.CSRF_REJECTED));
+      return;
+    }
     // The access cookie (SameSite=Lax, Path=/) comes on this top-level navigation: it says who links.
     const viewer = link ? await deps.auth.authenticate(readAccessToken(req.headers)) : ({ kind: 'guest' } as const);
     const outcome = await oidc.start({ provider, returnTo: req.query['returnTo'], link, viewer, client: deps.clientInfo(req) });

@@ -94,7 +94,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 
   // The pages behind the links in account mail: served in production too, independent of the playground.
   app.use(accountPages());
-  app.use(oidcRoutes({ oidc: deps.oidc, auth: { authenticate: deps.authenticate }, clientInfo, sessionCookies: (session) => sessionCookies(session, deps.now()) }));
+  app.use(oidcRoutes({ oidc: deps.oidc, auth: { authenticate: deps.authenticate }, clientInfo, sessionCookies: (session) => sessionCookies(session, deps.now()), allowedOrigins: deps.allowedOrigins }));
 
   const graphql = (endpoint: Endpoint): express.RequestHandler =>
     expressMiddleware(deps.apollo, {

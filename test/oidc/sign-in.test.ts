@@ -243,6 +243,18 @@ describe('sign-in through OpenID Connect providers, by HTTP against real oidc-pr
     expect(stale).toEqual({ status: 303, location: `/settings#error=${ErrorCode.REAUTHENTICATION_REQUIRED}` });
   });
 
+  it('refuses ?link=1 started by a page of another site, and accepts it from an allowed origin', async () => {
+    const grace = await passwordBrowser('grace@example.com');
+    const from = async (headers: Record<string, string>): Promise<{ status: number; location: string }> => {
+      const response = await fetch(start('corp', '?link=1'), { redirect: 'manual', headers: { cookie: grace.cookieHeader(setup.gateway.url), ...headers } });
+      return { status: response.status, location: response.headers.get('location') ?? '' };
+    };
+    expect(await from({ 'sec-fetch-site': 'cross-site', referer: 'https://evil.example/' })).toEqual({ status: 303, location: `/#error=${ErrorCode.CSRF_REJECTED}` });
+    expect(await from({ 'sec-fetch-site': 'cross-site' })).toEqual({ status: 303, location: `/#error=${ErrorCode.CSRF_REJECTED}` });
+    expect((await from({ 'sec-fetch-site': 'cross-site', referer: 'https://app.example/settings' })).status).toBe(302);
+    expect((await from({ 'sec-fetch-site': 'same-origin' })).status).toBe(302);
+  });
+
   it('sends the browser back only to its own origin or an allowed one', async () => {
     const cases: Array<[string, string]> = [
       ['//evil.example', '/'],
