@@ -67,6 +67,30 @@ mutation Logout {
 }
 `;
 
+/**
+ * One link per sign-in provider (signInProviders), back to this page; a refused sign-in comes back with
+ * `#error=<CODE>`, shown beside them.
+ */
+async function showProviders(): Promise<void> {
+  const error = /^#error=([A-Z_]+)$/.exec(window.location.hash)?.[1];
+  const result = await fetcher({ query: '{ signInProviders { name label startUrl } }' });
+  const providers = (result.data as { signInProviders?: Array<{ name: string; label: string; startUrl: string }> } | undefined)?.signInProviders ?? [];
+  if (providers.length === 0) return;
+  const nav = document.getElementById('providers')!;
+  const links = providers.map((provider) => {
+    const link = document.createElement('a');
+    link.href = `${provider.startUrl}?returnTo=${encodeURIComponent('/playground')}`;
+    link.dataset['provider'] = provider.name;
+    link.textContent = `Sign in with ${provider.label}`;
+    return link;
+  });
+  const status = document.createElement('span');
+  status.textContent = error ? `Sign-in failed: ${error}` : '';
+  nav.replaceChildren(...links, status);
+  nav.hidden = false;
+}
+void showProviders();
+
 const url = new URL(window.location.href);
 const query = url.searchParams.get('query') ?? undefined;
 const variables = url.searchParams.get('variables') ?? undefined;

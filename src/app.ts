@@ -11,6 +11,8 @@ import { createMailThrottle } from './auth/mail-throttle.js';
 import { createPasswordHasher, type PasswordHasher } from './auth/password.js';
 import { createRevocationView, type RevocationView } from './auth/revocation-view.js';
 import { createSessionManager } from './auth/session-manager.js';
+import { createOidcService, type OidcService } from './auth/oidc/oidc-service.js';
+import { createProviderRegistry } from './auth/oidc/provider-registry.js';
 import type { Config } from './config/config.js';
 import { authEndpointPlugin } from './graphql/auth-endpoint.plugin.js';
 import { createContextFactory, type GatewayContext } from './graphql/context.js';
@@ -33,6 +35,8 @@ import { createRefreshTokensStore } from './stores/refresh-tokens.store.js';
 import { createRevocationsStore } from './stores/revocations.store.js';
 import { createSessionsStore } from './stores/sessions.store.js';
 import { createUsersStore } from './stores/users.store.js';
+import { createLinkedIdentitiesStore } from './stores/linked-identities.store.js';
+import { createOidcFlowsStore } from './stores/oidc-flows.store.js';
 import { createAccessTokens, type AccessTokens } from './tokens/access-token.js';
 import { createAccountTokenKeys } from './tokens/account-token.js';
 import { createKeyEncryption } from './tokens/key-encryption.js';
@@ -85,6 +89,8 @@ export interface Services {
   readonly keyManager: KeyManager | undefined;
   /** Password reset and email verification; `drain()` waits for mail still being sent. */
   readonly accounts: AccountService;
+  /** Sign-in through OpenID Connect providers (none configured: an empty list of providers). */
+  readonly oidc: OidcService;
   /** Stops polling and closes the database (and the embedded mongod, if any). */
   close(): Promise<void>;
 }
@@ -181,6 +187,25 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       requireVerifiedEmail: config.mail.requireVerifiedEmail,
       now,
     });
+    const registry = createProviderRegistry({ providers: config.oidc.providers, logger });
+    const oidc = createOidcService({
+      registry,
+      flows: await createOidcFlowsStore(database),
+      identities: await createLinkedIdentitiesStore(database),
+      users,
+      sessions,
+      accounts,
+      audit,
+      rateLimits,
+      logger,
+      publicUrl: config.oidc.redirectBase,
+      allowedOrigins: config.allowedOrigins,
+      signUpEnabled: config.signUpEnabled,
+      requireVerifiedEmail: config.mail.requireVerifiedEmail,
+      now,
+    });
+    // In the background: a provider that is down delays nothing and is retried.
+    registry.start();
     if (config.mail.delivery === 'smtp') logger.info({ smtp: config.mail.smtpServer }, 'account mail is sent through SMTP');
     if (config.mail.delivery === 'log') logger.info('SMTP_URL is unset: account mail (links included) is written to this log instead of being sent (development only)');
     if (config.mail.delivery === 'off') logger.info('SMTP_URL is unset: password reset and email verification answer MAIL_DISABLED');
@@ -194,7 +219,9 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       keys,
       keyManager: manager,
       accounts,
+      oidc,
       async close(): Promise<void> {
+        oidc.stop();
         // Mail in flight finishes (bounded by MAIL_TIMEOUT_MS) while the database is still there.
         await accounts.drain();
         mailer.close();
@@ -284,7 +311,9 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     'request',
     createHttpApp({
       apollo,
-      contextFor: createContextFactory(auth),
+      contextFor: createContextFactory(auth, services.oidc),
+      oidc: services.oidc,
+      authenticate: (accessToken) => auth.authenticate(accessToken),
       isReady: async () => view.isFresh() && (registry?.isReady() ?? true) && (await database.ping()),
       metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens, ...(services.keyManager && { signingKeys: services.keyManager }), ...(registry && { upstreams: registry }) }) : undefined,
       allowedOrigins: config.allowedOrigins,

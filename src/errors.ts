@@ -56,6 +56,28 @@ export const ErrorCode = {
    * something that is not GraphQL. Other fields of the operation still answer; retry shortly.
    */
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
+  /**
+   * Sign-in through a provider (docs/sign-in.md): these arrive as `#error=<CODE>` on the page the browser is sent
+   * back to. The flow's state is missing, unknown, spent, expired, for another provider, or from another browser.
+   */
+  OIDC_STATE_INVALID: 'OIDC_STATE_INVALID',
+  /** The provider answered an error (the person declined, …), or its code exchange or ID token failed a check. */
+  OIDC_PROVIDER_ERROR: 'OIDC_PROVIDER_ERROR',
+  /** The provider cannot be reached (discovery has not succeeded yet, or it is down); retry shortly. */
+  OIDC_PROVIDER_UNAVAILABLE: 'OIDC_PROVIDER_UNAVAILABLE',
+  /** The provider did not assert a verified email where one is needed (linking by email, REQUIRE_VERIFIED_EMAIL). */
+  OIDC_EMAIL_UNVERIFIED: 'OIDC_EMAIL_UNVERIFIED',
+  /**
+   * An account with this email exists and the provider is not trusted to link by email, or the provider identity
+   * is linked to another account: sign in as before and link from there.
+   */
+  OIDC_ACCOUNT_EXISTS: 'OIDC_ACCOUNT_EXISTS',
+  /** The account is disabled (sign-in through a provider; password login answers INVALID_CREDENTIALS instead). */
+  ACCOUNT_DISABLED: 'ACCOUNT_DISABLED',
+  /** Removing this sign-in method would leave the account without any way in. */
+  LAST_SIGN_IN_METHOD: 'LAST_SIGN_IN_METHOD',
+  /** This needs a sign-in within the last 10 minutes: sign in again, then retry. */
+  REAUTHENTICATION_REQUIRED: 'REAUTHENTICATION_REQUIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -90,6 +112,14 @@ const publicMessages: Record<ErrorCode, string> = {
   VERIFICATION_TOKEN_INVALID: 'This verification link is not valid any more. Ask for a new one.',
   EMAIL_NOT_VERIFIED: 'Verify your email address first: open the link we sent you.',
   UPSTREAM_UNAVAILABLE: 'The service behind this field is unavailable. Try again shortly.',
+  OIDC_STATE_INVALID: 'This sign-in link is not valid any more. Start the sign-in again.',
+  OIDC_PROVIDER_ERROR: 'The sign-in provider did not complete the sign-in.',
+  OIDC_PROVIDER_UNAVAILABLE: 'The sign-in provider is unavailable. Try again shortly.',
+  OIDC_EMAIL_UNVERIFIED: 'The sign-in provider did not confirm your email address.',
+  OIDC_ACCOUNT_EXISTS: 'An account already uses this email or identity. Sign in as before, then link this provider from your account.',
+  ACCOUNT_DISABLED: 'This account is disabled.',
+  LAST_SIGN_IN_METHOD: 'This is your last way to sign in; add another before removing it.',
+  REAUTHENTICATION_REQUIRED: 'Sign in again to do this.',
 };
 
 const tokenMessages: Record<TokenRejection, string> = {

@@ -2,7 +2,7 @@ import { ErrorCode, GatewayError, TokenRejection } from '../errors.js';
 import type { SessionRecord } from '../stores/sessions.store.js';
 import type { Logger } from '../logger.js';
 import type { AuditEvent, AuditStore } from '../stores/audit.store.js';
-import { EmailTakenError, type UserRecord, type UsersStore } from '../stores/users.store.js';
+import { EmailTakenError, NO_PASSWORD_HASH, type UserRecord, type UsersStore } from '../stores/users.store.js';
 import type { AccessTokens } from '../tokens/access-token.js';
 import type { AccountService } from './account-service.js';
 import { checkEmail, checkNewPassword, checkPasswordForSignIn } from './credentials.js';
@@ -113,7 +113,9 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const found = await users.findWithPasswordHash(email);
     // Unknown email and wrong password take one argon2 verify each and end in one error: neither the answer
     // nor its timing tells an attacker which accounts exist.
-    const valid = found ? await passwords.verify(found.passwordHash, input.password) : await passwords.verifyNothing(input.password);
+    // An account created through a sign-in provider has no password: it takes the dummy verify too.
+    const valid =
+      found && found.passwordHash !== NO_PASSWORD_HASH ? await passwords.verify(found.passwordHash, input.password) : await passwords.verifyNothing(input.password);
     // A disabled account answers exactly like a wrong password, and counts as a failed attempt: the answer
     // confirms neither that the account exists nor that a guessed password is right.
     if (!found || !valid || found.user.disabled) {
@@ -230,7 +232,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     // A stolen session must not become an unthrottled oracle for the current password.
     const ticket = user ? await throttle.beforeAttempt(user.email, input.client.address) : null;
     const found = user ? await users.findWithPasswordHash(user.email) : null;
-    const valid = found ? await passwords.verify(found.passwordHash, input.currentPassword) : false;
+    const valid = found && found.passwordHash !== NO_PASSWORD_HASH ? await passwords.verify(found.passwordHash, input.currentPassword) : false;
     if (!found || !valid) {
       if (ticket) await throttle.afterFailure(ticket);
       throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);

@@ -12,6 +12,7 @@ import { GENERATE_SECRET_HINT, parseSecret, type Secret } from './secret.js';
 export type { Env } from './fields.js';
 export { BUILT_IN_ROLES, UPSTREAM_SCHEMA_PREFIX, type AuthorizationMode, type GatewayConfig, type UpstreamConfig } from './gateway.js';
 export type { MailConfig, MailDelivery } from './mail.js';
+import { OIDC_PATTERN_VARIABLES, readOidcConfig, type OidcConfig } from './oidc.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
 export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
@@ -72,6 +73,8 @@ export interface Config extends GatewayConfig {
   /** Live sessions a user may have; a login beyond it ends the oldest. */
   readonly maxSessionsPerUser: number;
   readonly logLevel: LogLevel;
+  /** Sign-in through OpenID Connect providers (config/oidc.ts); no providers: password sign-in only. */
+  readonly oidc: OidcConfig;
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
   readonly secretsSource: 'environment' | 'generated';
   /** Things worth a warning at start (logged by main once a logger exists). */
@@ -132,10 +135,12 @@ const envSchema = z.object({
     .default([]),
   ...GATEWAY_VARIABLES,
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(1000).default(50),
+  // Read with its OIDC_<NAME>_* settings by config/oidc.ts.
+  OIDC_PROVIDERS: z.string().optional(),
 });
 
 /** Variables named by a pattern, one per upstream; documented as one row each. */
-const PATTERN_VARIABLES = [...GATEWAY_PATTERN_VARIABLES];
+const PATTERN_VARIABLES = [...GATEWAY_PATTERN_VARIABLES, ...OIDC_PATTERN_VARIABLES];
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
 export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES]);
@@ -272,6 +277,7 @@ export function loadConfig(env: Env): Config {
     warnings.push(`JWT_SECRET is set but unused: JWT_ALGORITHM is ${vars.JWT_ALGORITHM}, so tokens are signed with key pairs.`);
   }
   const gateway = readGateway(vars, blankAsUnset, problems);
+  const oidc = readOidcConfig(blankAsUnset, { production, publicUrl: mail?.publicUrl ?? '', publicUrlSet: vars.PUBLIC_URL !== undefined }, problems);
   if (problems.length > 0 || (hmac && jwtSecret === undefined) || refreshTokenHashSecret === undefined || mail === undefined || gateway === undefined) {
     throw new ConfigError(problems);
   }
@@ -309,6 +315,7 @@ export function loadConfig(env: Env): Config {
     maxSessionsPerUser: valid.MAX_SESSIONS_PER_USER,
     logLevel: valid.LOG_LEVEL,
     ...gateway,
+    oidc,
     secretsSource,
     warnings,
   });

@@ -1,4 +1,5 @@
 import type { AuthService, ClientInfo, IssuedSession, Viewer } from '../auth/auth-service.js';
+import type { OidcService } from '../auth/oidc/oidc-service.js';
 
 /**
  * What the HTTP layer does with a new session. Defined here and implemented by http/, so resolvers can set
@@ -27,6 +28,8 @@ export interface GatewayContext {
   /** The access token as sent, unchecked. Only logout reads it: to end the session of a genuine but expired one. */
   readonly presentedAccessToken?: string | undefined;
   readonly auth: AuthService;
+  /** Sign-in providers and the account's sign-in methods. */
+  readonly oidc: OidcService;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
 }
@@ -48,7 +51,7 @@ export interface RequestCredentials {
  * `@authorized` field refuses with UNAUTHENTICATED and its reason, while public fields such as `login` still
  * work, so a stale cookie cannot lock anybody out of signing in again.
  */
-export function createContextFactory(auth: AuthService): (request: RequestCredentials) => Promise<GatewayContext> {
+export function createContextFactory(auth: AuthService, oidc: OidcService): (request: RequestCredentials) => Promise<GatewayContext> {
   return async (request: RequestCredentials): Promise<GatewayContext> => ({
     endpoint: request.endpoint,
     viewer: await auth.authenticate(request.accessToken),
@@ -56,6 +59,7 @@ export function createContextFactory(auth: AuthService): (request: RequestCreden
     refreshCookieShadowed: request.refreshCookieShadowed,
     presentedAccessToken: request.accessToken,
     auth,
+    oidc,
     client: request.client,
     transport: request.transport,
   });

@@ -7,6 +7,7 @@ import { AccountResolver } from './resolvers/account.resolver.js';
 import { AdminResolver } from './resolvers/admin.resolver.js';
 import { SessionResolver } from './resolvers/session.resolver.js';
 import { SessionsResolver } from './resolvers/sessions.resolver.js';
+import { SignInMethodsFieldResolver, SignInResolver } from './resolvers/sign-in.resolver.js';
 import { UserFieldsResolver } from './resolvers/user-fields.resolver.js';
 import { UserResolver } from './resolvers/user.resolver.js';
 
@@ -22,11 +23,12 @@ export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze([
   'Mutation.requestPasswordReset',
   'Mutation.resetPassword',
   'Mutation.verifyEmail',
+  'Query.signInProviders',
 ]);
 
 export function buildGatewaySchema(): GraphQLSchema {
   const schema = buildSchemaSync({
-    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver, UserFieldsResolver],
+    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver, UserFieldsResolver, SignInResolver, SignInMethodsFieldResolver],
     // type-graphql replaces graphql-js's directives with this list: keep @include, @skip, @deprecated and the rest.
     directives: [...specifiedDirectives, authorizedDirective],
     validate: false,

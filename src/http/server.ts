@@ -4,11 +4,13 @@ import type { JWK } from 'jose';
 import type { Registry } from 'prom-client';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import proxyaddr from 'proxy-addr';
-import type { ClientInfo } from '../auth/auth-service.js';
+import type { AuthService, ClientInfo } from '../auth/auth-service.js';
 import { ErrorCode, publicMessage } from '../errors.js';
 import type { Endpoint, GatewayContext, RequestCredentials } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
 import { accountPages } from './account-pages.js';
+import type { OidcService } from '../auth/oidc/oidc-service.js';
+import { oidcRoutes } from './oidc-routes.js';
 import { playground, wantsPlayground } from './playground.js';
 import { corsPolicy, originCheck, securityHeaders } from './security.js';
 import {
@@ -43,6 +45,10 @@ export interface HttpAppDeps {
   readonly playgroundEnabled: boolean;
   readonly logger: Logger;
   readonly now: () => number;
+  /** Sign-in through OpenID Connect providers: /auth/oidc/<name>/start and /callback. */
+  readonly oidc: OidcService;
+  /** Reads the access token of a /auth/oidc/<name>/start?link=1 request. */
+  readonly authenticate: AuthService['authenticate'];
 }
 
 export function createHttpApp(deps: HttpAppDeps): Express {
@@ -88,6 +94,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 
   // The pages behind the links in account mail: served in production too, independent of the playground.
   app.use(accountPages());
+  app.use(oidcRoutes({ oidc: deps.oidc, auth: { authenticate: deps.authenticate }, clientInfo, sessionCookies: (session) => sessionCookies(session, deps.now()), allowedOrigins: deps.allowedOrigins }));
 
   const graphql = (endpoint: Endpoint): express.RequestHandler =>
     expressMiddleware(deps.apollo, {

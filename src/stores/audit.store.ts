@@ -13,7 +13,12 @@ export interface AuditEvent {
     | 'email-verified'
     | 'roles-changed'
     | 'account-disabled'
-    | 'account-enabled';
+    | 'account-enabled'
+    /** Sign-in through an OpenID Connect provider; `detail` names the provider. */
+    | 'oidc-sign-in'
+    | 'oidc-sign-up'
+    | 'oidc-linked'
+    | 'oidc-unlinked';
   readonly userId: string;
   readonly sessionId: string | null;
   readonly at: Date;

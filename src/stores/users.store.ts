@@ -18,6 +18,13 @@ export interface UserRecord {
   readonly updatedAt: Date;
 }
 
+/**
+ * Stored as the hash of an account that has no password (created through a sign-in provider). No argon2 hash
+ * looks like it, so no password ever verifies against it; sign-in checks for it and verifies the dummy hash
+ * instead, so such an account answers INVALID_CREDENTIALS in the same time as an unknown email.
+ */
+export const NO_PASSWORD_HASH = '!none';
+
 export interface NewUser {
   /** Already normalised by the caller (auth/email.ts). */
   readonly email: string;
@@ -33,6 +40,8 @@ export interface UsersStore {
   findById(id: string): Promise<UserRecord | null>;
   /** By the normalised email, without the hash. */
   findByEmail(email: string): Promise<UserRecord | null>;
+  /** false for an account created through a sign-in provider that never set a password (null: no such user). */
+  hasPassword(id: string): Promise<boolean | null>;
   list(options: { limit: number }): Promise<UserRecord[]>;
   /** Replaces the hash and stamps passwordChangedAt. */
   updatePassword(id: string, passwordHash: string, at: Date): Promise<void>;
@@ -114,6 +123,11 @@ export async function createUsersStore(database: Database): Promise<UsersStore> 
     async findByEmail(email: string): Promise<UserRecord | null> {
       const found = await users.findOne({ email }).lean<UserDocument>().exec();
       return found ? toRecord(found) : null;
+    },
+    async hasPassword(id: string): Promise<boolean | null> {
+      if (!Types.ObjectId.isValid(id)) return null;
+      const found = await users.findById(id).select('+passwordHash').lean<UserDocument>().exec();
+      return found ? found.passwordHash !== NO_PASSWORD_HASH : null;
     },
     async list(options: { limit: number }): Promise<UserRecord[]> {
       const found = await users.find().sort({ _id: 1 }).limit(options.limit).lean<UserDocument[]>().exec();

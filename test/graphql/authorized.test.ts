@@ -28,6 +28,7 @@ async function run(schema: GraphQLSchema, source: string, viewer: Viewer): Promi
     refreshCookieShadowed: false,
     viewer,
     auth,
+    oidc: {} as GatewayContext['oidc'],
     client: { userAgent: null, address: null },
     transport: { setSessionCookies: () => {}, clearSessionCookies: () => {} },
   };
@@ -49,6 +50,7 @@ describe('@authorized', () => {
       'Mutation.requestPasswordReset',
       'Mutation.resetPassword',
       'Mutation.verifyEmail',
+      'Query.signInProviders',
     ]);
     expect(unguardedRootFields(schema)).toEqual([]);
   });

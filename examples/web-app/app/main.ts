@@ -35,6 +35,27 @@ const PRODUCTS = gql`
   }
 `;
 
+/** The gateway's sign-in providers (OpenID Connect), public: one button each. */
+const SIGN_IN_PROVIDERS = gql`
+  query SignInProviders {
+    signInProviders {
+      name
+      label
+      startUrl
+    }
+  }
+`;
+
+/**
+ * A sign-in through a provider ends back here, with `#error=<CODE>` when it failed (docs/sign-in.md). Read once
+ * and removed from the address bar, so a reload does not show it again.
+ */
+function takeSignInError(): string | undefined {
+  const code = /^#error=([A-Z_]+)$/.exec(window.location.hash)?.[1];
+  if (window.location.hash !== '') history.replaceState(null, '', window.location.pathname + window.location.search);
+  return code;
+}
+
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
   if (!found) throw new Error(`#${id} is missing from index.html`);
@@ -59,6 +80,7 @@ async function main(): Promise<void> {
   function showSignedOut(message: string): void {
     element('signed-in').hidden = true;
     element('login-form').hidden = false;
+    element('providers').hidden = false;
     element('panels').replaceChildren();
     document.body.dataset['session'] = 'signed-out';
     setStatus(message);
@@ -99,6 +121,7 @@ async function main(): Promise<void> {
     if (!me) return false;
     element('who').textContent = me.email;
     element('login-form').hidden = true;
+    element('providers').hidden = true;
     element('signed-in').hidden = false;
     document.body.dataset['session'] = 'signed-in';
     await loadPanels();
@@ -139,6 +162,23 @@ async function main(): Promise<void> {
     });
   });
 
+  async function loadProviders(): Promise<void> {
+    const result = await client.query({ query: SIGN_IN_PROVIDERS, fetchPolicy: 'network-only', errorPolicy: 'all' });
+    const providers = (result.data as { signInProviders?: Array<{ name: string; label: string; startUrl: string }> } | undefined)?.signInProviders ?? [];
+    element('providers').replaceChildren(
+      ...providers.map((provider) => {
+        // A plain link: the whole flow is top-level navigations, back to this page (its origin is in the
+        // gateway's ALLOWED_ORIGINS, so it is an allowed returnTo).
+        const link = document.createElement('a');
+        link.className = 'provider';
+        link.dataset['provider'] = provider.name;
+        link.href = `${provider.startUrl}?returnTo=${encodeURIComponent(window.location.origin + window.location.pathname)}`;
+        link.textContent = `Sign in with ${provider.label}`;
+        return link;
+      }),
+    );
+  }
+
   element('reload').addEventListener('click', () => void loadPanels());
 
   element('logout').addEventListener('click', () => {
@@ -148,8 +188,10 @@ async function main(): Promise<void> {
     });
   });
 
+  const signInError = takeSignInError();
   void loadCatalogue();
-  if (!(await showSignedIn())) showSignedOut('Signed out. Sign in to see your data.');
+  void loadProviders();
+  if (!(await showSignedIn())) showSignedOut(signInError ? `Sign-in failed: ${signInError}` : 'Signed out. Sign in to see your data.');
 }
 
 void main().catch((error: unknown) => setStatus(`The app failed to start: ${error instanceof Error ? error.message : String(error)}`));
