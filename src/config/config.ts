@@ -4,6 +4,7 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { loadOrCreateDevSecrets } from './dev-secrets.js';
+import { performanceHints, performanceVariables, readPerformance, type PerformanceConfig } from './performance.js';
 import { GENERATE_SECRET_HINT, parseSecret, SecretText, type Secret } from './secret.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
@@ -92,6 +93,8 @@ export interface Config {
   };
   /** filter: denied upstream fields answer null with an error; reject: any denial refuses the operation. */
   readonly authorizationMode: AuthorizationMode;
+  /** UPSTREAM_DEDUPLICATE (src/config/performance.ts). */
+  readonly performance: PerformanceConfig;
   /** The roles users may hold: ROLES plus the built-in USER and ADMIN. */
   readonly roles: readonly string[];
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
@@ -207,6 +210,7 @@ const envSchema = z.object({
   AUTHORIZATION_MODE: z.enum(['filter', 'reject']).default('filter'),
   ROLES: list(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'each role must be upper case, like EDITOR or SUPPORT_AGENT')).default([...BUILT_IN_ROLES]),
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(1000).default(50),
+  ...performanceVariables,
 });
 
 /** Variables named by a pattern, one per upstream; documented as one row each. */
@@ -252,6 +256,7 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   AUTHORIZATION_MODE: 'use filter (denied fields answer null) or reject (any denied field refuses the operation)',
   ROLES: 'a comma-separated list such as USER,ADMIN,EDITOR',
   MAX_SESSIONS_PER_USER: 'use a whole number from 1 to 1000',
+  ...performanceHints,
 };
 
 /**
@@ -409,6 +414,7 @@ export function loadConfig(env: Env): Config {
       errorCodesPassed: valid.UPSTREAM_ERROR_CODES_PASSED,
     },
     authorizationMode: valid.AUTHORIZATION_MODE,
+    performance: readPerformance(valid),
     roles: [...new Set([...valid.ROLES, ...BUILT_IN_ROLES])],
     secretsSource,
     warnings,

@@ -9,6 +9,7 @@ import { ErrorCode, publicMessage } from '../errors.js';
 import type { Endpoint, GatewayContext, RequestCredentials } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
 import { accountPages } from './account-pages.js';
+import { passThroughRoute, takeHandedOverContext, type PassThroughRoute } from './pass-through.js';
 import { playground, wantsPlayground } from './playground.js';
 import { corsPolicy, originCheck, securityHeaders } from './security.js';
 import {
@@ -43,6 +44,8 @@ export interface HttpAppDeps {
   readonly playgroundEnabled: boolean;
   readonly logger: Logger;
   readonly now: () => number;
+  /** Gateway mode: the pass-through for POST /graphql (src/http/pass-through.ts). */
+  readonly passThrough?: Omit<PassThroughRoute, 'contextOf'>;
 }
 
 export function createHttpApp(deps: HttpAppDeps): Express {
@@ -89,26 +92,28 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   // The pages behind the links in account mail: served in production too, independent of the playground.
   app.use(accountPages());
 
+  const contextOf = (endpoint: Endpoint, req: Request, res: Response): Promise<GatewayContext> => {
+    const shadowed = refreshCookieCount(req.headers) > 1;
+    return deps.contextFor({
+      endpoint,
+      accessToken: readAccessToken(req.headers),
+      refreshCookie: shadowed ? undefined : readRefreshCookie(req.headers),
+      refreshCookieShadowed: shadowed,
+      client: clientInfo(req),
+      transport: {
+        setSessionCookies: (session) => {
+          res.append('Set-Cookie', sessionCookies(session, deps.now()));
+        },
+        clearSessionCookies: () => {
+          res.append('Set-Cookie', shadowed ? [...clearedSessionCookies(), ...clearedShadowRefreshCookies(req.hostname || '')] : clearedSessionCookies());
+        },
+      },
+    });
+  };
   const graphql = (endpoint: Endpoint): express.RequestHandler =>
     expressMiddleware(deps.apollo, {
-      context: ({ req, res }) => {
-        const shadowed = refreshCookieCount(req.headers) > 1;
-        return deps.contextFor({
-          endpoint,
-          accessToken: readAccessToken(req.headers),
-          refreshCookie: shadowed ? undefined : readRefreshCookie(req.headers),
-          refreshCookieShadowed: shadowed,
-          client: clientInfo(req),
-          transport: {
-            setSessionCookies: (session) => {
-              res.append('Set-Cookie', sessionCookies(session, deps.now()));
-            },
-            clearSessionCookies: () => {
-              res.append('Set-Cookie', shadowed ? [...clearedSessionCookies(), ...clearedShadowRefreshCookies(req.hostname || '')] : clearedSessionCookies());
-            },
-          },
-        });
-      },
+      // The pass-through may have made this request's context already (it then declined the operation).
+      context: async ({ req, res }) => (endpoint === 'api' && takeHandedOverContext(req)) || contextOf(endpoint, req, res),
     });
 
   const noStore: express.RequestHandler = (_req, res, next) => {
@@ -118,7 +123,9 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   };
   const json = express.json({ limit: MAX_BODY });
   const guard = [noStore, corsPolicy(deps.allowedOrigins), originCheck(deps.allowedOrigins), json];
-  app.all(API_PATH, ...guard, graphql('api'));
+  const passThrough = deps.passThrough;
+  const api = passThrough ? [passThroughRoute({ ...passThrough, contextOf: (req, res) => contextOf('api', req, res) }), graphql('api')] : [graphql('api')];
+  app.all(API_PATH, ...guard, ...api);
   app.all(AUTH_PATH, ...guard, graphql('auth'));
 
   app.use((_req: Request, res: Response) => {
