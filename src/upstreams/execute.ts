@@ -90,7 +90,7 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
         // The pass-through already made this very call and handed its answer over (it had errors to format).
         const prefetched = prefetchedOf(request.context);
         const result =
-          prefetched && prefetched.document === decision.document && prefetched.upstream === upstream
+          prefetched && prefetched.upstream === upstream && decision.deniedCount === 0 && decision.document === document
             ? prefetched.result
             : ((await executor({
                 document: decision.document,

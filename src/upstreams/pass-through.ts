@@ -136,7 +136,7 @@ export function createPassThrough(options: PassThroughOptions): PassThrough {
       // Apollo writes JSON.stringify(result) and a newline; a canonical answer is that already.
       if (end > 0) return { kind: 'answer', text: end === answer.text.length - 1 && answer.text.endsWith('\n') ? answer.text : `${answer.text.slice(0, end)}\n` };
     }
-    return { kind: 'prefetched', answer: { document, upstream, result: resultOfAnswer(upstream, answer) } };
+    return { kind: 'prefetched', answer: { upstream, result: resultOfAnswer(upstream, answer) } };
   };
 }
 

@@ -1,5 +1,4 @@
 import type { ExecutionResult } from '@graphql-tools/utils';
-import type { DocumentNode } from 'graphql';
 
 /**
  * An upstream answer the pass-through already fetched but cannot send as it came (it carries errors to format,
@@ -7,8 +6,10 @@ import type { DocumentNode } from 'graphql';
  * which for a mutation would run it twice.
  */
 export interface PrefetchedAnswer {
-  /** The document and upstream the answer is for: used only when the general path would send exactly that. */
-  readonly document: DocumentNode;
+  /**
+   * The upstream the answer is from. It rides on this one request's context (so it is for the same query text,
+   * operation name and viewer), and is used only where the general path would send that whole operation there.
+   */
   readonly upstream: string;
   readonly result: ExecutionResult;
 }
