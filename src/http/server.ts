@@ -59,39 +59,6 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   if (deps.trustedProxies.length > 0) app.set('trust proxy', proxyaddr.compile([...deps.trustedProxies]));
   app.use(securityHeaders());
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', async (_req, res) => {
-    const ready = await deps.isReady();
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable' });
-  });
-
-  app.get('/.well-known/jwks.json', (_req, res) => {
-    // Public keys only, for other services (not browsers) to verify access tokens; cacheable within the
-    // rotation lead time.
-    res.set({ 'Cache-Control': `public, max-age=${deps.jwksMaxAgeSeconds}`, 'Cross-Origin-Resource-Policy': 'cross-origin' });
-    res.json({ keys: deps.jwks() });
-  });
-
-  const metrics = deps.metrics;
-  if (metrics) {
-    app.get('/metrics', async (_req, res) => {
-      res.type(metrics.contentType).send(await metrics.metrics());
-    });
-  }
-
-  // The playground's page and assets carry their own CSP (same-origin only); everything else keeps 'none'.
-  const playgroundRoutes = playground({ enabled: deps.playgroundEnabled });
-  app.use(playgroundRoutes.router);
-  app.get(API_PATH, (req, res, next) => {
-    if (wantsPlayground(req)) playgroundRoutes.page(req, res, next);
-    else next();
-  });
-
-  // The pages behind the links in account mail: served in production too, independent of the playground.
-  app.use(accountPages());
-
   const contextOf = (endpoint: Endpoint, req: Request, res: Response): Promise<GatewayContext> => {
     const shadowed = refreshCookieCount(req.headers) > 1;
     return deps.contextFor({
@@ -125,6 +92,43 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   const guard = [noStore, corsPolicy(deps.allowedOrigins), originCheck(deps.allowedOrigins), json];
   const passThrough = deps.passThrough;
   const api = passThrough ? [passThroughRoute({ ...passThrough, contextOf: (req, res) => contextOf('api', req, res) }), graphql('api')] : [graphql('api')];
+  // POST /graphql, nearly every request, is matched first instead of after every other route; the routes below
+  // serve no POST at this path (the playground answers GETs only), and other methods still reach app.all below.
+  app.post(API_PATH, ...guard, ...api);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ready = await deps.isReady();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'unavailable' });
+  });
+
+  app.get('/.well-known/jwks.json', (_req, res) => {
+    // Public keys only, for other services (not browsers) to verify access tokens; cacheable within the
+    // rotation lead time.
+    res.set({ 'Cache-Control': `public, max-age=${deps.jwksMaxAgeSeconds}`, 'Cross-Origin-Resource-Policy': 'cross-origin' });
+    res.json({ keys: deps.jwks() });
+  });
+
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.contentType).send(await metrics.metrics());
+    });
+  }
+
+  // The playground's page and assets carry their own CSP (same-origin only); everything else keeps 'none'.
+  const playgroundRoutes = playground({ enabled: deps.playgroundEnabled });
+  app.use(playgroundRoutes.router);
+  app.get(API_PATH, (req, res, next) => {
+    if (wantsPlayground(req)) playgroundRoutes.page(req, res, next);
+    else next();
+  });
+
+  // The pages behind the links in account mail: served in production too, independent of the playground.
+  app.use(accountPages());
+
   app.all(API_PATH, ...guard, ...api);
   app.all(AUTH_PATH, ...guard, graphql('auth'));
 
