@@ -81,7 +81,9 @@ export function createPassThrough(options: PassThroughOptions): PassThrough {
       cache = new LRUCache<string, DocumentPlan>({ maxSize: cacheChars, sizeCalculation: (_plan, key) => key.length + 64 });
       plans.set(composition, cache);
     }
-    const key = `${operationName ?? ''}\u0000${query}`;
+    // Length-prefixed, so no operation name and query text pair spells another pair's key (a comment may hold a
+    // NUL). The planner also refuses an operation name the document lacks: this does not lean on it.
+    const key = operationName === undefined ? `-:${query}` : `${operationName.length}:${operationName}${query}`;
     let plan = cache.get(key);
     if (!plan) {
       plan = classify(composition, query, operationName);
