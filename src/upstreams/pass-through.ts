@@ -58,6 +58,7 @@ type DocumentPlan =
 const NOT_PASS_THROUGH: DocumentPlan = Object.freeze({ passThrough: false });
 const DECLINED: PassThroughOutcome = Object.freeze({ kind: 'declined' });
 const DEFAULT_CACHE_CHARS = 4 * 1024 * 1024;
+const MAX_NAMES_PER_QUERY = 8;
 
 /**
  * The pass-through: an operation whose root fields all belong to one upstream, and of which this caller is
@@ -73,21 +74,26 @@ export function createPassThrough(options: PassThroughOptions): PassThrough {
   const { identity, forwardHeaders, deduplicate, parseOptions } = options;
   const rules = [...specifiedRules, ...options.validationRules];
   const cacheChars = options.cacheChars ?? DEFAULT_CACHE_CHARS;
-  const plans = new WeakMap<Composition, LRUCache<string, DocumentPlan>>();
+  const plans = new WeakMap<Composition, LRUCache<string, Map<string | undefined, DocumentPlan>>>();
 
+  /** By query text, then by operation name: no key is built from the two (a per-request copy of the text). */
   function planFor(composition: Composition, query: string, operationName: string | undefined): DocumentPlan {
     let cache = plans.get(composition);
     if (!cache) {
-      cache = new LRUCache<string, DocumentPlan>({ maxSize: cacheChars, sizeCalculation: (_plan, key) => key.length + 64 });
+      cache = new LRUCache<string, Map<string | undefined, DocumentPlan>>({ maxSize: cacheChars, sizeCalculation: (_plans, text) => text.length + 64 });
       plans.set(composition, cache);
     }
-    // Length-prefixed, so no operation name and query text pair spells another pair's key (a comment may hold a
-    // NUL). The planner also refuses an operation name the document lacks: this does not lean on it.
-    const key = operationName === undefined ? `-:${query}` : `${operationName.length}:${operationName}${query}`;
-    let plan = cache.get(key);
-    if (!plan) {
-      plan = classify(composition, query, operationName);
-      if (key.length < cacheChars / 16) cache.set(key, plan);
+    let byName = cache.get(query);
+    let plan = byName?.get(operationName);
+    if (plan) return plan;
+    plan = classify(composition, query, operationName);
+    if (query.length < cacheChars / 16) {
+      if (!byName) {
+        byName = new Map();
+        cache.set(query, byName);
+      }
+      // A document holds few operations; a client cycling through made-up names gets no more room than that.
+      if (byName.size < MAX_NAMES_PER_QUERY) byName.set(operationName, plan);
     }
     return plan;
   }
