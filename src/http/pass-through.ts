@@ -97,9 +97,12 @@ async function run(route: PassThroughRoute, req: Request, res: Response, body: P
     return false;
   }
   if (outcome.kind === 'answer') {
+    // What Apollo's Express middleware and res.send write for this answer, without res.send's per-call parse of
+    // the content type and, past 1,000 characters, its copy of the body into a Buffer.
     res.statusCode = 200;
-    res.setHeader('content-type', answerType);
-    res.send(outcome.text);
+    res.setHeader('Content-Type', answerType);
+    res.setHeader('Content-Length', String(Buffer.byteLength(outcome.text)));
+    res.end(outcome.text);
     return true;
   }
   handedOver.set(req, outcome.kind === 'prefetched' ? withPrefetched(context, outcome.answer) : context);
