@@ -76,6 +76,10 @@ const ACCEPT = 'application/graphql-response+json, application/json';
  *
  * The request body holds only query, variables and operationName: the gateway builds the ExecutionRequest
  * itself, never from the client's, so client `extensions` cannot reach an upstream.
+ *
+ * Underneath is one exchange that answers the body as text (`exchange`; the pass-through reaches it through
+ * rawSenderOf to send the upstream's bytes on unparsed). With UPSTREAM_DEDUPLICATE, a query whose body and
+ * headers equal those of an exchange in flight joins it instead of making another.
  */
 export function createUpstreamExecutor(options: UpstreamExecutorOptions): Executor {
   const { name, timeoutMs } = options;
