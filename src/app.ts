@@ -46,6 +46,7 @@ import { createIdentityTokens } from './tokens/identity-token.js';
 import { upstreamGateway } from './graphql/upstream-gateway.js';
 import { createGatewayExecution } from './upstreams/execute.js';
 import { createIdentityCache } from './upstreams/identity-cache.js';
+import { createPassThrough } from './upstreams/pass-through.js';
 import { createUpstreamRegistry, type UpstreamRegistry } from './upstreams/registry.js';
 
 export interface AppOptions {
@@ -53,6 +54,8 @@ export interface AppOptions {
   readonly now?: () => number;
   /** Tests may count calls; production uses argon2id with the OWASP parameters. */
   readonly passwords?: PasswordHasher;
+  /** Tests compare the pass-through with the general path: this turns the pass-through off. */
+  readonly generalPathOnly?: true;
 }
 
 export interface App {
@@ -271,19 +274,34 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
   httpServer.requestTimeout = REQUEST_TIMEOUT_MS;
   const production = config.env === 'production';
   const limits = graphqlLimits({ hideSuggestions: production });
+  const validationRules = [...limits.validationRules, oneAuthMutationPerOperation];
+  const identity = createIdentityCache({ tokens: createIdentityTokens({ keys, issuer: config.tokens.issuer, now }), now });
   const schemaSource = registry
     ? {
         gateway: upstreamGateway(
           registry,
           createGatewayExecution({
-            identity: createIdentityCache({ tokens: createIdentityTokens({ keys, issuer: config.tokens.issuer, now }), now }),
+            identity,
             forwardHeaders: config.upstreams.forwardHeaders,
             mode: config.authorizationMode,
             logger,
+            deduplicate: config.performance.deduplicate,
           }),
         ),
       }
     : { schema: ownSchema };
+  // The pass-through uses the very rules and parse options Apollo validates with, and the same identity cache.
+  const current = registry;
+  const passThrough = current && {
+    run: createPassThrough({
+      identity,
+      forwardHeaders: config.upstreams.forwardHeaders,
+      deduplicate: config.performance.deduplicate,
+      parseOptions: limits.parseOptions,
+      validationRules,
+    }),
+    composition: () => current.current(),
+  };
   const apollo = new ApolloServer<GatewayContext>({
     ...schemaSource,
     formatError: createFormatError(logger, { production, upstreamErrorCodesPassed: config.upstreams.errorCodesPassed }),
@@ -292,7 +310,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     hideSchemaDetailsFromClientErrors: production,
     allowBatchedHttpRequests: false,
     parseOptions: limits.parseOptions,
-    validationRules: [...limits.validationRules, oneAuthMutationPerOperation],
+    validationRules,
     // Apollo's default landing page loads script from a CDN; a page that holds credentials must not. The
     // playground (src/http/playground.ts) is bundled at build time and served from this origin instead.
     plugins: [
@@ -324,6 +342,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       playgroundEnabled: config.playgroundEnabled,
       logger,
       now,
+      ...(passThrough && !options.generalPathOnly && { passThrough }),
     }),
   );
   return {

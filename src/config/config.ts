@@ -13,6 +13,7 @@ export type { Env } from './fields.js';
 export { BUILT_IN_ROLES, UPSTREAM_SCHEMA_PREFIX, type AuthorizationMode, type GatewayConfig, type UpstreamConfig } from './gateway.js';
 export type { MailConfig, MailDelivery } from './mail.js';
 import { OIDC_PATTERN_VARIABLES, readOidcConfig, type OidcConfig } from './oidc.js';
+import { performanceHints, performanceVariables, readPerformance, type PerformanceConfig } from './performance.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
 export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
@@ -75,6 +76,8 @@ export interface Config extends GatewayConfig {
   readonly logLevel: LogLevel;
   /** Sign-in through OpenID Connect providers (config/oidc.ts); no providers: password sign-in only. */
   readonly oidc: OidcConfig;
+  /** UPSTREAM_DEDUPLICATE (src/config/performance.ts). */
+  readonly performance: PerformanceConfig;
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
   readonly secretsSource: 'environment' | 'generated';
   /** Things worth a warning at start (logged by main once a logger exists). */
@@ -137,6 +140,7 @@ const envSchema = z.object({
   MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(1000).default(50),
   // Read with its OIDC_<NAME>_* settings by config/oidc.ts.
   OIDC_PROVIDERS: z.string().optional(),
+  ...performanceVariables,
 });
 
 /** Variables named by a pattern, one per upstream; documented as one row each. */
@@ -172,6 +176,7 @@ const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   ALLOW_INSECURE_DEV: 'use true or false',
   TRUSTED_PROXIES: 'the addresses or CIDR ranges of your own reverse proxies, comma-separated, such as 10.0.0.5,fd00::/8; never a range that clients share',
   MAX_SESSIONS_PER_USER: 'use a whole number from 1 to 1000',
+  ...performanceHints,
 };
 
 /**
@@ -316,6 +321,7 @@ export function loadConfig(env: Env): Config {
     logLevel: valid.LOG_LEVEL,
     ...gateway,
     oidc,
+    performance: readPerformance(valid),
     secretsSource,
     warnings,
   });

@@ -4,20 +4,53 @@ import type { RequestHandler } from 'express';
 import helmet from 'helmet';
 import { ErrorCode, publicMessage } from '../errors.js';
 
+/** What helmet is asked for; exported so a test can compare our one-time headers with helmet's own. */
+export const HELMET_OPTIONS: Parameters<typeof helmet>[0] = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+  },
+  crossOriginResourcePolicy: { policy: 'same-origin' },
+  referrerPolicy: { policy: 'no-referrer' },
+  frameguard: { action: 'deny' },
+};
+
 /**
  * Headers on every response. The API serves JSON only, so its Content-Security-Policy allows nothing at all:
  * no script, no framing (clickjacking), no form posts from its own pages.
  */
 export function securityHeaders(): RequestHandler {
-  return helmet({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+  const headers = headersOnce(helmet(HELMET_OPTIONS));
+  return (_req, res, next) => {
+    for (const [name, value] of headers) res.setHeader(name, value);
+    next();
+  };
+}
+
+/**
+ * Helmet's headers depend on nothing in the request (no CSP nonce or function here): they are computed once, by
+ * running helmet against a recording response, and each request gets the list in one loop instead of a dozen
+ * middlewares each calling next(). Helmet stays the source of the values; anything else it did (it only sets
+ * headers, and removes X-Powered-By, which the app never sends) would be refused here rather than silently lost.
+ */
+function headersOnce(middleware: RequestHandler): ReadonlyArray<readonly [string, string]> {
+  const headers: Array<readonly [string, string]> = [];
+  const recorder = {
+    setHeader(name: string, value: unknown): void {
+      if (typeof value !== 'string') throw new TypeError(`helmet set ${name} to a value that is not a string`);
+      headers.push([name, value]);
     },
-    crossOriginResourcePolicy: { policy: 'same-origin' },
-    referrerPolicy: { policy: 'no-referrer' },
-    frameguard: { action: 'deny' },
+    removeHeader(name: string): void {
+      if (name.toLowerCase() !== 'x-powered-by') throw new TypeError(`helmet removed ${name}, which headersOnce does not replay`);
+    },
+  };
+  let passed = false;
+  middleware({ headers: {} } as Parameters<RequestHandler>[0], recorder as unknown as Parameters<RequestHandler>[1], (error?: unknown) => {
+    if (error) throw error;
+    passed = true;
   });
+  if (!passed) throw new Error('helmet did not finish synchronously: its headers cannot be computed once');
+  return Object.freeze(headers);
 }
 
 /**

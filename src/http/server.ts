@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import { accountPages } from './account-pages.js';
 import type { OidcService } from '../auth/oidc/oidc-service.js';
 import { oidcRoutes } from './oidc-routes.js';
+import { passThroughRoute, takeHandedOverContext, type PassThroughRoute } from './pass-through.js';
 import { playground, wantsPlayground } from './playground.js';
 import { corsPolicy, originCheck, securityHeaders } from './security.js';
 import {
@@ -49,6 +50,8 @@ export interface HttpAppDeps {
   readonly oidc: OidcService;
   /** Reads the access token of a /auth/oidc/<name>/start?link=1 request. */
   readonly authenticate: AuthService['authenticate'];
+  /** Gateway mode: the pass-through for POST /graphql (src/http/pass-through.ts). */
+  readonly passThrough?: Omit<PassThroughRoute, 'contextOf'>;
 }
 
 export function createHttpApp(deps: HttpAppDeps): Express {
@@ -61,6 +64,43 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   // ignored, so nobody picks their own address by sending one.
   if (deps.trustedProxies.length > 0) app.set('trust proxy', proxyaddr.compile([...deps.trustedProxies]));
   app.use(securityHeaders());
+
+  const contextOf = (endpoint: Endpoint, req: Request, res: Response): Promise<GatewayContext> => {
+    const shadowed = refreshCookieCount(req.headers) > 1;
+    return deps.contextFor({
+      endpoint,
+      accessToken: readAccessToken(req.headers),
+      refreshCookie: shadowed ? undefined : readRefreshCookie(req.headers),
+      refreshCookieShadowed: shadowed,
+      client: clientInfo(req),
+      transport: {
+        setSessionCookies: (session) => {
+          res.append('Set-Cookie', sessionCookies(session, deps.now()));
+        },
+        clearSessionCookies: () => {
+          res.append('Set-Cookie', shadowed ? [...clearedSessionCookies(), ...clearedShadowRefreshCookies(req.hostname || '')] : clearedSessionCookies());
+        },
+      },
+    });
+  };
+  const graphql = (endpoint: Endpoint): express.RequestHandler =>
+    expressMiddleware(deps.apollo, {
+      // The pass-through may have made this request's context already (it then declined the operation).
+      context: async ({ req, res }) => (endpoint === 'api' && takeHandedOverContext(req)) || contextOf(endpoint, req, res),
+    });
+
+  const noStore: express.RequestHandler = (_req, res, next) => {
+    // Answers are per user and may carry tokens: no cache anywhere may keep them.
+    res.set({ 'Cache-Control': 'no-store' });
+    next();
+  };
+  const json = express.json({ limit: MAX_BODY });
+  const guard = [noStore, corsPolicy(deps.allowedOrigins), originCheck(deps.allowedOrigins), json];
+  const passThrough = deps.passThrough;
+  const api = passThrough ? [passThroughRoute({ ...passThrough, contextOf: (req, res) => contextOf('api', req, res) }), graphql('api')] : [graphql('api')];
+  // POST /graphql, nearly every request, is matched first instead of after every other route; the routes below
+  // serve no POST at this path (the playground answers GETs only), and other methods still reach app.all below.
+  app.post(API_PATH, ...guard, ...api);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -96,36 +136,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use(accountPages());
   app.use(oidcRoutes({ oidc: deps.oidc, auth: { authenticate: deps.authenticate }, clientInfo, sessionCookies: (session) => sessionCookies(session, deps.now()), allowedOrigins: deps.allowedOrigins }));
 
-  const graphql = (endpoint: Endpoint): express.RequestHandler =>
-    expressMiddleware(deps.apollo, {
-      context: ({ req, res }) => {
-        const shadowed = refreshCookieCount(req.headers) > 1;
-        return deps.contextFor({
-          endpoint,
-          accessToken: readAccessToken(req.headers),
-          refreshCookie: shadowed ? undefined : readRefreshCookie(req.headers),
-          refreshCookieShadowed: shadowed,
-          client: clientInfo(req),
-          transport: {
-            setSessionCookies: (session) => {
-              res.append('Set-Cookie', sessionCookies(session, deps.now()));
-            },
-            clearSessionCookies: () => {
-              res.append('Set-Cookie', shadowed ? [...clearedSessionCookies(), ...clearedShadowRefreshCookies(req.hostname || '')] : clearedSessionCookies());
-            },
-          },
-        });
-      },
-    });
-
-  const noStore: express.RequestHandler = (_req, res, next) => {
-    // Answers are per user and may carry tokens: no cache anywhere may keep them.
-    res.set({ 'Cache-Control': 'no-store' });
-    next();
-  };
-  const json = express.json({ limit: MAX_BODY });
-  const guard = [noStore, corsPolicy(deps.allowedOrigins), originCheck(deps.allowedOrigins), json];
-  app.all(API_PATH, ...guard, graphql('api'));
+  app.all(API_PATH, ...guard, ...api);
   app.all(AUTH_PATH, ...guard, graphql('auth'));
 
   app.use((_req: Request, res: Response) => {

@@ -17,7 +17,9 @@ import type { Logger } from '../logger.js';
 import { selectsIntrospection, type AuthorizationDecision, type Caller, type DeniedSelection } from './authorization.js';
 import { GATEWAY_SOURCE, type Composition } from './compose.js';
 import { UpstreamError, upstreamFailureOf, type UpstreamCallContext } from './executor.js';
+import { callHeadersFor, type HeaderReader } from './call-headers.js';
 import type { IdentityCache } from './identity-cache.js';
+import { prefetchedOf } from './prefetched.js';
 
 export interface GatewayRequest {
   readonly document: DocumentNode;
@@ -27,7 +29,7 @@ export interface GatewayRequest {
   /** The context the gateway's own resolvers receive. */
   readonly context: object;
   /** A client request header by lower-case name (only UPSTREAM_FORWARD_HEADERS are ever read). */
-  readonly header: (name: string) => string | null | undefined;
+  readonly header: HeaderReader;
 }
 
 export interface ExecutionOptions {
@@ -35,6 +37,8 @@ export interface ExecutionOptions {
   readonly forwardHeaders: readonly string[];
   readonly mode: AuthorizationMode;
   readonly logger: Logger;
+  /** UPSTREAM_DEDUPLICATE: identical queries in flight at once, same identity, share one upstream call. */
+  readonly deduplicate: boolean;
 }
 
 export type GatewayExecution = (composition: Composition, request: GatewayRequest) => Promise<ExecutionResult>;
@@ -49,27 +53,13 @@ export type GatewayExecution = (composition: Composition, request: GatewayReques
  * - anything else: the pruned operation is executed on the stitched schema, the gateway's own fields in process.
  */
 export function createGatewayExecution(options: ExecutionOptions): GatewayExecution {
-  const { identity, forwardHeaders, mode, logger } = options;
+  const { identity, forwardHeaders, mode, logger, deduplicate } = options;
 
   async function headersFor(upstreams: readonly string[], request: GatewayRequest): Promise<UpstreamCallContext> {
-    const forwarded: Record<string, string> = {};
-    for (const name of forwardHeaders) {
-      const value = request.header(name);
-      if (typeof value === 'string') forwarded[name] = value;
-    }
-    const { viewer } = request;
     const map = new Map<string, Record<string, string>>();
-    await Promise.all(
-      upstreams.map(async (upstream) => {
-        if (viewer.kind !== 'user') {
-          map.set(upstream, forwarded);
-          return;
-        }
-        const authorization = await identity.authorizationFor({ userId: viewer.userId, sessionId: viewer.sessionId, roles: viewer.roles, notAfter: viewer.expiresAt }, upstream);
-        map.set(upstream, { ...forwarded, authorization });
-      }),
-    );
-    return { upstreamHeaders: map };
+    const input = { identity, forwardHeaders, viewer: request.viewer, header: request.header };
+    await Promise.all(upstreams.map(async (upstream) => map.set(upstream, await callHeadersFor(input, upstream))));
+    return { upstreamHeaders: map, deduplicate };
   }
 
   return async (composition: Composition, request: GatewayRequest): Promise<ExecutionResult> => {
@@ -101,12 +91,18 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
       if (!decision.nothingAllowed) {
         const executor = composition.executors.get(upstream);
         if (!executor) throw new Error(`No executor for upstream ${upstream}.`);
-        const result = (await executor({
-          document: decision.document,
-          variables: variablesFor(decision.document, variables),
-          ...(operationName && { operationName }),
-          context: await headersFor([upstream], request),
-        })) as ExecutionResult;
+        // The pass-through already made this very call and handed its answer over (it had errors to format).
+        const prefetched = prefetchedOf(request.context);
+        const result =
+          prefetched && prefetched.upstream === upstream && decision.deniedCount === 0 && decision.document === document
+            ? prefetched.result
+            : ((await executor({
+                document: decision.document,
+                variables: variablesFor(decision.document, variables),
+                ...(operationName && { operationName }),
+                operationType: operation.operation,
+                context: await headersFor([upstream], request),
+              })) as ExecutionResult);
         const failure = result.errors?.map(upstreamFailureOf).find((found) => found !== undefined);
         if (failure) {
           logger.warn({ upstream, kind: failure.kind }, `upstream ${upstream} unavailable: ${failure.message}`);
@@ -181,7 +177,7 @@ function completeAnswer(
   return completed;
 }
 
-function callerOf(viewer: Viewer): Caller {
+export function callerOf(viewer: Viewer): Caller {
   switch (viewer.kind) {
     case 'user':
       return { kind: 'user', roles: viewer.roles };
@@ -224,7 +220,7 @@ function cachedRootOwners(composition: Composition, document: DocumentNode, oper
 }
 
 /** Who answers each root field: the upstream's name or GATEWAY_SOURCE; `__typename` and introspection belong to nobody. */
-function rootOwners(composition: Composition, document: DocumentNode, operation: OperationDefinitionNode): Set<string> {
+export function rootOwners(composition: Composition, document: DocumentNode, operation: OperationDefinitionNode): Set<string> {
   const rootType = operation.operation === 'query' ? 'Query' : operation.operation === 'mutation' ? 'Mutation' : 'Subscription';
   const owners = new Set<string>();
   const seen = new Set<string>();

@@ -35,6 +35,8 @@ export class UpstreamError extends Error {
 /** What the gateway passes to every upstream call: the headers for that upstream, identity included. */
 export interface UpstreamCallContext {
   readonly upstreamHeaders: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** UPSTREAM_DEDUPLICATE: identical queries in flight at once share one exchange (RawSendOptions.share). */
+  readonly deduplicate?: boolean;
 }
 
 export interface UpstreamExecutorOptions {
@@ -78,6 +80,10 @@ const ACCEPT = 'application/graphql-response+json, application/json';
  *
  * The request body holds only query, variables and operationName: the gateway builds the ExecutionRequest
  * itself, never from the client's, so client `extensions` cannot reach an upstream.
+ *
+ * Underneath is one exchange that answers the body as text (`exchange`; the pass-through reaches it through
+ * rawSenderOf to send the upstream's bytes on unparsed). With UPSTREAM_DEDUPLICATE, a query whose body and
+ * headers equal those of an exchange in flight joins it instead of making another.
  */
 export function createUpstreamExecutor(options: UpstreamExecutorOptions): Executor {
   const { name, timeoutMs } = options;
@@ -95,29 +101,25 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
   // limit throws a RangeError that ends the process. The detail names the cap, never any of the body.
   const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const tooLargeDetail = `the answer is longer than UPSTREAM_MAX_RESPONSE_BYTES (${maxBytes} bytes)`;
+  /** Exchanges in flight that others may join, by everything that goes on the wire (see RawSendOptions.share). */
+  const inFlight = new Map<string, Promise<RawAnswer>>();
 
-  const call = (request: ExecutionRequest): Promise<ExecutionResult> => {
-    const body = JSON.stringify({
-      query: printCached(request.document),
-      ...(request.variables !== undefined && { variables: request.variables }),
-      ...(request.operationName !== undefined && { operationName: request.operationName }),
-    });
-    const context = request.context as Partial<UpstreamCallContext> | undefined;
+  /** One POST and its whole body as text, or why there is none. Never rejects. */
+  const exchange = (body: string, callHeaders: Readonly<Record<string, string>> | undefined): Promise<RawAnswer> => {
     const headers: Record<string, string | number> = {
-      ...context?.upstreamHeaders?.get(name),
+      ...callHeaders,
       accept: ACCEPT,
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
     };
-    return new Promise<ExecutionResult>((resolve) => {
+    return new Promise<RawAnswer>((resolve) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       const fail = (kind: FailureKind, detail: string): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        const failure = new UpstreamFailure(name, kind, detail);
-        resolve({ errors: [new GraphQLError(failure.message, { originalError: failure })] });
+        resolve({ kind: 'failure', failure: new UpstreamFailure(name, kind, detail) });
       };
       let outgoing: ClientRequest;
       try {
@@ -169,21 +171,10 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
             fail('not-graphql', 'the answer could not be read (cut off)');
             return;
           }
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(Buffer.concat(chunks, received).toString('utf8'));
-          } catch {
-            fail('not-graphql', `the answer could not be read (not JSON, HTTP ${status})`);
-            return;
-          }
-          const result = graphqlResultOf(name, parsed);
-          if (!result) {
-            fail('not-graphql', `the answer could not be read (no data and no errors, HTTP ${status})`);
-            return;
-          }
+          const text = Buffer.concat(chunks, received).toString('utf8');
           settled = true;
           clearTimeout(timer);
-          resolve(result);
+          resolve({ kind: 'text', text, status });
         });
         response.on('close', () => {
           if (!response.complete) fail('not-graphql', 'the answer could not be read (cut off)');
@@ -192,7 +183,68 @@ export function createUpstreamExecutor(options: UpstreamExecutorOptions): Execut
       outgoing.end(body);
     });
   };
+
+  const sendRaw = (request: RawSendOptions): Promise<RawAnswer> => {
+    if (!request.share) return exchange(request.body, request.headers);
+    const key = `${JSON.stringify(request.headers ?? {})}\u0000${request.body}`;
+    const joined = inFlight.get(key);
+    if (joined) return joined;
+    const started = exchange(request.body, request.headers).finally(() => inFlight.delete(key));
+    inFlight.set(key, started);
+    return started;
+  };
+
+  const call = async (request: ExecutionRequest): Promise<ExecutionResult> => {
+    const body = JSON.stringify({
+      query: printCached(request.document),
+      ...(request.variables !== undefined && { variables: request.variables }),
+      ...(request.operationName !== undefined && { operationName: request.operationName }),
+    });
+    const context = request.context as Partial<UpstreamCallContext> | undefined;
+    const share = context?.deduplicate === true && request.operationType === 'query';
+    return resultOfAnswer(name, await sendRaw({ body, headers: context?.upstreamHeaders?.get(name), share }));
+  };
+  rawSenders.set(call, sendRaw);
   return call;
+}
+
+/** What one exchange with an upstream gave: its body as text (status below 500, a JSON content type), or a failure. */
+export type RawAnswer = { readonly kind: 'text'; readonly text: string; readonly status: number } | { readonly kind: 'failure'; readonly failure: UpstreamFailure };
+
+export interface RawSendOptions {
+  /** The request body, already JSON: query, variables and operationName only. */
+  readonly body: string;
+  readonly headers: Readonly<Record<string, string>> | undefined;
+  /**
+   * Join an identical exchange already in flight instead of making another: identical means the same body and
+   * the same headers (so the same identity token, or none), to the same upstream. Only for queries.
+   */
+  readonly share: boolean;
+}
+
+export type RawSender = (request: RawSendOptions) => Promise<RawAnswer>;
+
+const rawSenders = new WeakMap<Executor, RawSender>();
+
+/** The byte-level sender behind an executor made here (the pass-through path's way to the same connections). */
+export function rawSenderOf(executor: Executor): RawSender | undefined {
+  return rawSenders.get(executor);
+}
+
+/** A raw answer as the ExecutionResult the executor gives: parsed once, classified as before. */
+export function resultOfAnswer(name: string, answer: RawAnswer): ExecutionResult {
+  if (answer.kind === 'failure') return failureResult(answer.failure);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(answer.text);
+  } catch {
+    return failureResult(new UpstreamFailure(name, 'not-graphql', `the answer could not be read (not JSON, HTTP ${answer.status})`));
+  }
+  return graphqlResultOf(name, parsed) ?? failureResult(new UpstreamFailure(name, 'not-graphql', `the answer could not be read (no data and no errors, HTTP ${answer.status})`));
+}
+
+function failureResult(failure: UpstreamFailure): ExecutionResult {
+  return { errors: [new GraphQLError(failure.message, { originalError: failure })] };
 }
 
 /**

@@ -90,7 +90,7 @@ const PRODUCTS = Array.from({ length: 3 }, (_, index) => ({
   reviews: [{ id: `r${index + 1}`, text: `Review of ${index + 1}` }],
 }));
 
-const SHOP_RESOLVERS: IResolvers = {
+export const SHOP_RESOLVERS: IResolvers = {
   Query: {
     products: () => PRODUCTS,
     product: (_: unknown, args: { id: string }) => PRODUCTS.find((product) => product.id === args.id) ?? null,
