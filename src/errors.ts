@@ -56,6 +56,23 @@ export const ErrorCode = {
    * something that is not GraphQL. Other fields of the operation still answer; retry shortly.
    */
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
+  /**
+   * The password was right and the account has a second factor: no session yet. `extensions.challenge` (opaque,
+   * single use, 5 minutes) and `extensions.methods` (e.g. ["TOTP", "RECOVERY_CODE"]) go to `verifySecondFactor`.
+   */
+  MFA_REQUIRED: 'MFA_REQUIRED',
+  /** The second-factor code is wrong, or was already used (a TOTP code once per 30 s step, a recovery code once ever). */
+  MFA_CODE_INVALID: 'MFA_CODE_INVALID',
+  /** The second-factor challenge is unknown, used, expired, or ended by too many wrong codes: sign in again. */
+  MFA_CHALLENGE_INVALID: 'MFA_CHALLENGE_INVALID',
+  /** The account holds a role of MFA_REQUIRED_ROLES and has no second factor: this session may only enroll one. */
+  MFA_ENROLLMENT_REQUIRED: 'MFA_ENROLLMENT_REQUIRED',
+  /** A sensitive operation needs a sign-in more recent than REAUTH_MAX_AGE_SECONDS: call `reauthenticate` first. */
+  REAUTHENTICATION_REQUIRED: 'REAUTHENTICATION_REQUIRED',
+  /** A passkey could not be verified (any reason: unknown, replayed, wrong origin, removed, cloned). */
+  PASSKEY_INVALID: 'PASSKEY_INVALID',
+  /** The passkey ceremony's challenge expired (5 minutes) or was never issued to this browser: start again. */
+  PASSKEY_CHALLENGE_EXPIRED: 'PASSKEY_CHALLENGE_EXPIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -69,6 +86,13 @@ export const TokenRejection = {
   TOKEN_INVALID: 'TOKEN_INVALID',
 } as const;
 export type TokenRejection = (typeof TokenRejection)[keyof typeof TokenRejection];
+
+/** Why a signed-in caller was refused, in `extensions.reason` beside `FORBIDDEN`. */
+export const ForbiddenReason = {
+  /** The field is `@authorized(mfa: true)` and this session signed in with one factor only. */
+  MFA_REQUIRED: 'MFA_REQUIRED',
+} as const;
+export type ForbiddenReason = (typeof ForbiddenReason)[keyof typeof ForbiddenReason];
 
 const publicMessages: Record<ErrorCode, string> = {
   UNAUTHENTICATED: 'You must be signed in to do this.',
@@ -90,6 +114,13 @@ const publicMessages: Record<ErrorCode, string> = {
   VERIFICATION_TOKEN_INVALID: 'This verification link is not valid any more. Ask for a new one.',
   EMAIL_NOT_VERIFIED: 'Verify your email address first: open the link we sent you.',
   UPSTREAM_UNAVAILABLE: 'The service behind this field is unavailable. Try again shortly.',
+  MFA_REQUIRED: 'Enter a code from your authenticator app or a recovery code.',
+  MFA_CODE_INVALID: 'The code is not valid.',
+  MFA_CHALLENGE_INVALID: 'This sign-in attempt is not valid any more. Sign in again.',
+  MFA_ENROLLMENT_REQUIRED: 'Set up a second factor before you continue.',
+  REAUTHENTICATION_REQUIRED: 'Confirm it is you: sign in again to do this.',
+  PASSKEY_INVALID: 'The passkey could not be verified.',
+  PASSKEY_CHALLENGE_EXPIRED: 'The passkey request has expired. Try again.',
 };
 
 const tokenMessages: Record<TokenRejection, string> = {
@@ -100,10 +131,13 @@ const tokenMessages: Record<TokenRejection, string> = {
 export interface GatewayErrorOptions {
   /** A public, non-sensitive detail, e.g. which argument was invalid. Never a token, secret or password. */
   readonly detail?: string;
-  readonly reason?: TokenRejection;
+  readonly reason?: TokenRejection | ForbiddenReason;
   readonly field?: string;
   /** With RATE_LIMITED. */
   readonly retryAfterSeconds?: number;
+  /** With MFA_REQUIRED: the opaque challenge for verifySecondFactor, and the methods that may answer it. */
+  readonly challenge?: string;
+  readonly methods?: readonly string[];
 }
 
 /**
@@ -112,17 +146,21 @@ export interface GatewayErrorOptions {
  */
 export class GatewayError extends Error {
   readonly code: ErrorCode;
-  readonly reason: TokenRejection | undefined;
+  readonly reason: TokenRejection | ForbiddenReason | undefined;
   readonly field: string | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly challenge: string | undefined;
+  readonly methods: readonly string[] | undefined;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
-    super(options.detail ?? (options.reason ? tokenMessages[options.reason] : publicMessages[code]));
+    super(options.detail ?? (options.reason && options.reason in tokenMessages ? tokenMessages[options.reason as TokenRejection] : publicMessages[code]));
     this.name = 'GatewayError';
     this.code = code;
     this.reason = options.reason;
     this.field = options.field;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.challenge = options.challenge;
+    this.methods = options.methods;
   }
 }
 

@@ -5,6 +5,7 @@ import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { loadOrCreateDevSecrets } from './dev-secrets.js';
 import { GENERATE_SECRET_HINT, parseSecret, SecretText, type Secret } from './secret.js';
+import { MFA_VARIABLES, readMfaConfig, type MfaConfig } from './mfa.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
 export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
@@ -98,6 +99,8 @@ export interface Config {
   readonly secretsSource: 'environment' | 'generated';
   /** Things worth a warning at start (logged by main once a logger exists). */
   readonly warnings: readonly string[];
+  /** Passkeys, the second factor and re-authentication (src/config/mfa.ts). */
+  readonly mfa: MfaConfig;
 }
 
 /**
@@ -214,7 +217,7 @@ export const UPSTREAM_SCHEMA_PREFIX = 'UPSTREAM_SCHEMA_';
 const PATTERN_VARIABLES = [`${UPSTREAM_SCHEMA_PREFIX}<NAME>`];
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
-export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES]);
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES, ...MFA_VARIABLES]);
 
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   NODE_ENV: 'use development, test or production',
@@ -365,9 +368,15 @@ export function loadConfig(env: Env): Config {
       );
     }
   }
+  const mfa = readMfaConfig(
+    blankAsUnset,
+    { publicUrl: mail?.publicUrl, knownRoles: [...new Set([...(vars.ROLES ?? []), ...BUILT_IN_ROLES])], production },
+    problems,
+  );
   if (problems.length > 0 || (hmac && jwtSecret === undefined) || refreshTokenHashSecret === undefined || mail === undefined) {
     throw new ConfigError(problems);
   }
+  if (mfa === undefined) throw new ConfigError(problems);
   const valid = vars as z.infer<typeof envSchema>;
 
   return deepFreeze({
@@ -412,6 +421,7 @@ export function loadConfig(env: Env): Config {
     roles: [...new Set([...valid.ROLES, ...BUILT_IN_ROLES])],
     secretsSource,
     warnings,
+    mfa,
   });
 }
 
