@@ -32,6 +32,12 @@ import { createSigningKeysStore } from './stores/signing-keys.store.js';
 import { createRefreshTokensStore } from './stores/refresh-tokens.store.js';
 import { createRevocationsStore } from './stores/revocations.store.js';
 import { createSessionsStore } from './stores/sessions.store.js';
+import { createSessionStepUpsStore } from './stores/session-step-ups.store.js';
+import { createSecondFactorStore } from './stores/second-factor.store.js';
+import { createMfaChallengesStore } from './stores/mfa-challenges.store.js';
+import { createSecondFactor } from './auth/second-factor/second-factor.js';
+import { createSecondFactorKeys } from './tokens/second-factor-keys.js';
+import { randomId } from './tokens/ids.js';
 import { createUsersStore } from './stores/users.store.js';
 import { createAccessTokens, type AccessTokens } from './tokens/access-token.js';
 import { createAccountTokenKeys } from './tokens/account-token.js';
@@ -132,6 +138,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       users,
       sessions: await createSessionsStore(database),
       refreshTokens: await createRefreshTokensStore(database),
+      stepUps: await createSessionStepUpsStore(database, randomId),
       revocations,
       view,
       audit,
@@ -180,6 +187,15 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       accounts,
       requireVerifiedEmail: config.mail.requireVerifiedEmail,
       now,
+      secondFactor: createSecondFactor({
+        store: await createSecondFactorStore(database),
+        challenges: await createMfaChallengesStore(database),
+        keys: createSecondFactorKeys(config.tokens.refreshTokenHashSecret),
+        issuer: config.mfa.webauthn.rpName,
+        now,
+      }),
+      mfaRequiredRoles: config.mfa.requiredRoles,
+      reauthMaxAgeSeconds: config.mfa.reauthMaxAgeSeconds,
     });
     if (config.mail.delivery === 'smtp') logger.info({ smtp: config.mail.smtpServer }, 'account mail is sent through SMTP');
     if (config.mail.delivery === 'log') logger.info('SMTP_URL is unset: account mail (links included) is written to this log instead of being sent (development only)');

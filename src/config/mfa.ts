@@ -61,10 +61,10 @@ export function readMfaConfig(
     origins = origins.map((origin) => new URL(origin).origin);
   }
   let rpId = vars.WEBAUTHN_RP_ID ?? (origins[0] === undefined ? 'localhost' : new URL(origins[0]).hostname);
-  const explicit = MFA_VARIABLES.some((name) => env[name] !== undefined && name.startsWith('WEBAUTHN_')) || env['PUBLIC_URL'] !== undefined;
+  const explicit = env['WEBAUTHN_RP_ID'] !== undefined || env['WEBAUTHN_ORIGINS'] !== undefined;
   if (!explicit && isIpAddress(rpId)) {
-    // Development defaults (PUBLIC_URL unset, listening on 127.0.0.1): browsers take no IP address as an RP id,
-    // while http://localhost is a secure context too, so passkeys work there.
+    // Defaults from an address such as http://127.0.0.1:4000: browsers take no IP address as an RP id, while
+    // http://localhost (the same machine) is a secure context too, so passkeys work there.
     rpId = 'localhost';
     origins = origins.map((origin) => {
       const url = new URL(origin);

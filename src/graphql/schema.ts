@@ -9,6 +9,7 @@ import { SessionResolver } from './resolvers/session.resolver.js';
 import { SessionsResolver } from './resolvers/sessions.resolver.js';
 import { UserFieldsResolver } from './resolvers/user-fields.resolver.js';
 import { UserResolver } from './resolvers/user.resolver.js';
+import { SecondFactorResolver } from './resolvers/second-factor.resolver.js';
 
 /**
  * Root fields anyone may call. Every other root field must carry `@authorized`: the schema refuses to build
@@ -22,11 +23,12 @@ export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze([
   'Mutation.requestPasswordReset',
   'Mutation.resetPassword',
   'Mutation.verifyEmail',
+  'Mutation.verifySecondFactor',
 ]);
 
 export function buildGatewaySchema(): GraphQLSchema {
   const schema = buildSchemaSync({
-    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver, UserFieldsResolver],
+    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver, UserFieldsResolver, SecondFactorResolver],
     // type-graphql replaces graphql-js's directives with this list: keep @include, @skip, @deprecated and the rest.
     directives: [...specifiedDirectives, authorizedDirective],
     validate: false,

@@ -13,7 +13,17 @@ export interface AuditEvent {
     | 'email-verified'
     | 'roles-changed'
     | 'account-disabled'
-    | 'account-enabled';
+    | 'account-enabled'
+    | 'signed-in'
+    | 'reauthenticated'
+    | 'second-factor-failed'
+    | 'recovery-code-used'
+    | 'totp-enabled'
+    | 'totp-disabled'
+    | 'recovery-codes-regenerated'
+    | 'passkey-added'
+    | 'passkey-removed'
+    | 'passkey-refused';
   readonly userId: string;
   readonly sessionId: string | null;
   readonly at: Date;

@@ -65,7 +65,10 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
           map.set(upstream, forwarded);
           return;
         }
-        const authorization = await identity.authorizationFor({ userId: viewer.userId, sessionId: viewer.sessionId, roles: viewer.roles, notAfter: viewer.expiresAt }, upstream);
+        const authorization = await identity.authorizationFor(
+          { userId: viewer.userId, sessionId: viewer.sessionId, roles: viewer.roles, notAfter: viewer.expiresAt, amr: viewer.amr, authTime: viewer.authTime },
+          upstream,
+        );
         map.set(upstream, { ...forwarded, authorization });
       }),
     );

@@ -27,7 +27,8 @@ describe('passkey and second-factor configuration', () => {
 
   it('refuses an origin outside the RP id, and an explicit IP address', () => {
     expect(problemsOf({ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://evil.test' }).some((p) => p.startsWith('WEBAUTHN_ORIGINS:'))).toBe(true);
-    expect(problemsOf({ PUBLIC_URL: 'http://127.0.0.1:4000' }).some((p) => p.startsWith('WEBAUTHN_RP_ID:'))).toBe(true);
+    expect(problemsOf({ WEBAUTHN_RP_ID: '127.0.0.1' }).some((p) => p.startsWith('WEBAUTHN_RP_ID:'))).toBe(true);
+    expect(testConfig({ PUBLIC_URL: 'http://127.0.0.1:4000' }).mfa.webauthn).toMatchObject({ rpId: 'localhost', origins: ['http://localhost:4000'] });
     expect(testConfig({ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://app.example.com,https://example.com' }).mfa.webauthn.origins).toHaveLength(2);
   });
 
