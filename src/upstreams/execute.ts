@@ -86,6 +86,8 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
     if (owners.size === 0) return run(composition.apiSchema, request.context);
     if (owners.size === 1 && owners.has(GATEWAY_SOURCE)) return run(composition.ownSchema, request.context);
 
+    // A session that must first enroll a second factor (MFA_REQUIRED_ROLES) reaches no upstream.
+    if (request.viewer.kind === 'user' && request.viewer.enrollmentOnly) return { data: null, errors: [gatewayErrorAt(ErrorCode.MFA_ENROLLMENT_REQUIRED, undefined)] };
     const caller = callerOf(request.viewer);
     const decision = composition.planner.authorize({ document, operationName, variables, caller });
     if (decision.deniedCount > 0 && mode === 'reject') {
@@ -183,7 +185,7 @@ function completeAnswer(
 function callerOf(viewer: Viewer): Caller {
   switch (viewer.kind) {
     case 'user':
-      return { kind: 'user', roles: viewer.roles };
+      return { kind: 'user', roles: viewer.roles, amr: viewer.amr };
     case 'rejected':
       return { kind: 'rejected', reason: viewer.reason };
     default:
@@ -195,7 +197,7 @@ function deniedError(denied: DeniedSelection): GraphQLError {
   return gatewayErrorAt(denied.code, denied.path, denied.reason);
 }
 
-function gatewayErrorAt(code: ErrorCode, path: readonly (string | number)[] | undefined, reason?: TokenRejection): GraphQLError {
+function gatewayErrorAt(code: ErrorCode, path: readonly (string | number)[] | undefined, reason?: TokenRejection | 'MFA_REQUIRED'): GraphQLError {
   const original = new GatewayError(code, reason ? { reason } : {});
   return new GraphQLError(original.message, { ...(path && { path }), originalError: original, extensions: { code } });
 }
