@@ -38,6 +38,9 @@ import { createMfaChallengesStore } from './stores/mfa-challenges.store.js';
 import { createSecondFactor } from './auth/second-factor/second-factor.js';
 import { createSecondFactorKeys } from './tokens/second-factor-keys.js';
 import { randomId } from './tokens/ids.js';
+import { createPasskeys } from './auth/passkeys/passkeys.js';
+import { createPasskeysStore } from './stores/passkeys.store.js';
+import { createWebAuthnChallengesStore } from './stores/webauthn-challenges.store.js';
 import { createUsersStore } from './stores/users.store.js';
 import { createAccessTokens, type AccessTokens } from './tokens/access-token.js';
 import { createAccountTokenKeys } from './tokens/account-token.js';
@@ -196,6 +199,20 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       }),
       mfaRequiredRoles: config.mfa.requiredRoles,
       reauthMaxAgeSeconds: config.mfa.reauthMaxAgeSeconds,
+      passkeys: createPasskeys({
+        store: await createPasskeysStore(database),
+        challenges: await createWebAuthnChallengesStore(database),
+        users,
+        rpId: config.mfa.webauthn.rpId,
+        rpName: config.mfa.webauthn.rpName,
+        origins: config.mfa.webauthn.origins,
+        logger,
+        onClonedAuthenticator: (passkey) =>
+          audit
+            .record({ type: 'passkey-refused', userId: passkey.userId, sessionId: null, at: new Date(now()), clientAddress: null, userAgent: null, detail: `signature counter did not grow for passkey ${passkey.id}: possibly cloned` })
+            .catch((error: unknown) => logger.error({ err: error }, 'could not write an audit event')),
+        now,
+      }),
     });
     if (config.mail.delivery === 'smtp') logger.info({ smtp: config.mail.smtpServer }, 'account mail is sent through SMTP');
     if (config.mail.delivery === 'log') logger.info('SMTP_URL is unset: account mail (links included) is written to this log instead of being sent (development only)');

@@ -13,6 +13,7 @@ import { parseRole, Role } from './roles.js';
 import type { ClientInfo, IssuedSession, SessionManager } from './session-manager.js';
 import { SECOND_FACTOR_METHODS, type SecondFactor, type SecondFactorStatus, type TotpEnrollment } from './second-factor/second-factor.js';
 import { coarseAddress } from './client-address.js';
+import type { Passkeys, PasskeyView } from './passkeys/passkeys.js';
 
 export type { ClientInfo, IssuedSession } from './session-manager.js';
 
@@ -107,6 +108,16 @@ export interface AuthService {
   confirmTotpEnrollment(viewer: SignedInViewer, code: string, client: ClientInfo): Promise<string[]>;
   disableTotp(viewer: SignedInViewer, code: string, client: ClientInfo): Promise<void>;
   regenerateRecoveryCodes(viewer: SignedInViewer, code: string, client: ClientInfo): Promise<string[]>;
+  /** WebAuthn creation options for a new passkey of the viewer; the challenge is bound to this session. */
+  passkeyRegistrationOptions(viewer: SignedInViewer): Promise<unknown>;
+  registerPasskey(viewer: SignedInViewer, input: { response: unknown; name: string | undefined; client: ClientInfo }): Promise<PasskeyView>;
+  /** WebAuthn request options for a sign-in with no email typed, and the cookie value the challenge is bound to. */
+  passkeyLoginOptions(client: ClientInfo): Promise<{ options: unknown; binding: string; maxAgeSeconds: number }>;
+  /** The same session as `signIn`, with amr hwk/swk + user + mfa. PASSKEY_INVALID for any failed verification. */
+  loginWithPasskey(input: { response: unknown; binding: string | undefined; client: ClientInfo }): Promise<IssuedSession>;
+  listPasskeys(viewer: SignedInViewer): Promise<PasskeyView[]>;
+  renamePasskey(viewer: SignedInViewer, id: string, name: string): Promise<PasskeyView>;
+  removePasskey(viewer: SignedInViewer, id: string, client: ClientInfo): Promise<void>;
 }
 
 export interface AuthServiceDeps {
@@ -130,6 +141,8 @@ export interface AuthServiceDeps {
   /** MFA_REQUIRED_ROLES. */
   readonly mfaRequiredRoles: readonly string[];
   readonly reauthMaxAgeSeconds: number;
+  /** WebAuthn registration and sign-in (auth/passkeys/). */
+  readonly passkeys: Passkeys;
 }
 
 const GUEST: Viewer = Object.freeze({ kind: 'guest' });
@@ -446,6 +459,35 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     verifySecondFactor,
     reauthenticate,
     requireRecentSignIn,
+    async passkeyRegistrationOptions(viewer: SignedInViewer): Promise<unknown> {
+      requireRecentSignIn(viewer);
+      const user = requireUser(await users.findById(viewer.userId));
+      return deps.passkeys.registrationOptions({ user, sessionId: viewer.sessionId });
+    },
+    async registerPasskey(viewer: SignedInViewer, input: { response: unknown; name: string | undefined; client: ClientInfo }): Promise<PasskeyView> {
+      requireRecentSignIn(viewer);
+      const user = requireUser(await users.findById(viewer.userId));
+      const passkey = await deps.passkeys.register({ user, sessionId: viewer.sessionId, response: input.response, name: input.name });
+      await recordEvent('passkey-added', user.id, viewer.sessionId, input.client, passkey.id);
+      return passkey;
+    },
+    async passkeyLoginOptions(client: ClientInfo): Promise<{ options: unknown; binding: string; maxAgeSeconds: number }> {
+      await throttle.beforeAddressAttempt(client.address);
+      return deps.passkeys.loginOptions();
+    },
+    async loginWithPasskey(input: { response: unknown; binding: string | undefined; client: ClientInfo }): Promise<IssuedSession> {
+      const proof = await deps.passkeys.verifyLogin({ response: input.response, binding: input.binding });
+      const session = await sessions.start(proof.user, input.client, { amr: proof.amr });
+      await recordEvent('signed-in', proof.user.id, session.sessionId, input.client, `passkey ${proof.passkey.id}`);
+      return session;
+    },
+    listPasskeys: (viewer: SignedInViewer): Promise<PasskeyView[]> => deps.passkeys.list(viewer.userId),
+    renamePasskey: (viewer: SignedInViewer, id: string, name: string): Promise<PasskeyView> => deps.passkeys.rename(viewer.userId, id, name),
+    async removePasskey(viewer: SignedInViewer, id: string, client: ClientInfo): Promise<void> {
+      requireRecentSignIn(viewer);
+      const removed = await deps.passkeys.remove(viewer.userId, id);
+      await recordEvent('passkey-removed', viewer.userId, viewer.sessionId, client, removed.id);
+    },
     secondFactorStatus: (viewer: SignedInViewer): Promise<SecondFactorStatus> => secondFactor.status(viewer.userId),
     async beginTotpEnrollment(viewer: SignedInViewer, _client: ClientInfo): Promise<TotpEnrollment> {
       requireRecentSignIn(viewer);

@@ -9,6 +9,8 @@ export interface SessionTransport {
   setSessionCookies(session: IssuedSession): void;
   /** Expires both cookies (same names, paths and attributes), and any refresh cookie that shadowed ours. */
   clearSessionCookies(): void;
+  /** Sets the short-lived cookie a passkey sign-in's challenge is bound to (absent in transports without cookies). */
+  setPasskeyCookie?(value: string, maxAgeSeconds: number): void;
 }
 
 /** `auth` is /graphql/auth, where the refresh cookie travels and only the auth operations are served. */
@@ -26,6 +28,8 @@ export interface GatewayContext {
   readonly refreshCookieShadowed: boolean;
   /** The access token as sent, unchecked. Only logout reads it: to end the session of a genuine but expired one. */
   readonly presentedAccessToken?: string | undefined;
+  /** The passkey ceremony cookie, when the browser sent it. Unchecked. */
+  readonly passkeyCookie?: string | undefined;
   readonly auth: AuthService;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
@@ -38,6 +42,7 @@ export interface RequestCredentials {
   readonly accessToken: string | undefined;
   readonly refreshCookie: string | undefined;
   readonly refreshCookieShadowed: boolean;
+  readonly passkeyCookie?: string | undefined;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
 }
@@ -55,6 +60,7 @@ export function createContextFactory(auth: AuthService): (request: RequestCreden
     refreshCookie: request.refreshCookie,
     refreshCookieShadowed: request.refreshCookieShadowed,
     presentedAccessToken: request.accessToken,
+    passkeyCookie: request.passkeyCookie,
     auth,
     client: request.client,
     transport: request.transport,

@@ -50,6 +50,8 @@ describe('@authorized', () => {
       'Mutation.resetPassword',
       'Mutation.verifyEmail',
       'Mutation.verifySecondFactor',
+      'Mutation.passkeyLoginOptions',
+      'Mutation.loginWithPasskey',
     ]);
     expect(unguardedRootFields(schema)).toEqual([]);
   });
