@@ -35,11 +35,13 @@ describe('passkeys in Chromium', () => {
   let authenticatorId: string;
   let otherOrigin: Server;
   let origin: string;
+  /** Added to the real clock: the gateway's `now`, moved to let a challenge expire. */
+  let clockOffsetMs = 0;
 
   beforeAll(async () => {
     const port = await freePort();
     origin = `http://localhost:${port}`;
-    gateway = await startGateway({ config: testConfig({ WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: origin }), port });
+    gateway = await startGateway({ config: testConfig({ WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: origin }), port, app: { now: () => Date.now() + clockOffsetMs } });
     // Another page on the same RP id but an origin the gateway does not list.
     otherOrigin = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>elsewhere</title>'));
     await new Promise<void>((resolve) => otherOrigin.listen(0, '127.0.0.1', resolve));
@@ -154,6 +156,18 @@ describe('passkeys in Chromium', () => {
       body: JSON.stringify({ query: LOGIN, variables: { response } }),
     });
     expect(codeOf((await withOtherCookie.json()) as Answer)).toBe(ErrorCode.PASSKEY_INVALID);
+  });
+
+  it('answers PASSKEY_CHALLENGE_EXPIRED for an assertion made on options older than 5 minutes', async () => {
+    const response = await assertion();
+    clockOffsetMs += 301_000;
+    try {
+      expect(codeOf(await gql(LOGIN, { response }))).toBe(ErrorCode.PASSKEY_CHALLENGE_EXPIRED);
+    } finally {
+      clockOffsetMs -= 301_000;
+    }
+    // Not spent by the refusal, yet no use either: the clock back, it is still one assertion, once.
+    expect(codeOf(await gql(LOGIN, { response }))).toBeUndefined();
   });
 
   it('refuses a registration challenge asked for by another session', async () => {
