@@ -118,6 +118,11 @@ export interface AuthService {
   listPasskeys(viewer: SignedInViewer): Promise<PasskeyView[]>;
   renamePasskey(viewer: SignedInViewer, id: string, name: string): Promise<PasskeyView>;
   removePasskey(viewer: SignedInViewer, id: string, client: ClientInfo): Promise<void>;
+  /**
+   * For an operator (recovery when the phone and every recovery code are lost, identity checked by other means):
+   * removes the account's TOTP and recovery codes, so it signs in with its password alone. Passkeys stay.
+   */
+  removeSecondFactor(actor: AdminActor, userId: string): Promise<UserRecord>;
 }
 
 export interface AuthServiceDeps {
@@ -483,6 +488,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     },
     listPasskeys: (viewer: SignedInViewer): Promise<PasskeyView[]> => deps.passkeys.list(viewer.userId),
     renamePasskey: (viewer: SignedInViewer, id: string, name: string): Promise<PasskeyView> => deps.passkeys.rename(viewer.userId, id, name),
+    async removeSecondFactor(actor: AdminActor, userId: string): Promise<UserRecord> {
+      const user = requireUser(await users.findById(userId));
+      await secondFactor.remove(user.id);
+      await recordAdminEvent(actor, 'totp-disabled', user.id, 'second factor and recovery codes removed');
+      return user;
+    },
     async removePasskey(viewer: SignedInViewer, id: string, client: ClientInfo): Promise<void> {
       requireRecentSignIn(viewer);
       const removed = await deps.passkeys.remove(viewer.userId, id);

@@ -35,6 +35,8 @@ export interface SecondFactor {
   confirmTotpEnrollment(userId: string, code: string): Promise<string[]>;
   disableTotp(userId: string, code: string): Promise<CodeKind>;
   regenerateRecoveryCodes(userId: string, code: string): Promise<string[]>;
+  /** Removes the TOTP and the recovery codes without a code: for an operator's recovery. */
+  remove(userId: string): Promise<void>;
   /** A new opaque challenge for a right password (or a step-up of `sessionId`). */
   createChallenge(input: { userId: string; sessionId: string | null; amr: readonly string[] }): Promise<string>;
   /** The live challenge, or MFA_CHALLENGE_INVALID. */
@@ -154,6 +156,10 @@ export function createSecondFactor(deps: SecondFactorDeps): SecondFactor {
       // The old batch stops working the moment the record names the new one.
       await store.setRecoveryBatch(userId, batch);
       return codes;
+    },
+    async remove(userId: string): Promise<void> {
+      await store.remove(userId);
+      await store.removeRecoveryCodes(userId);
     },
     async createChallenge(input: { userId: string; sessionId: string | null; amr: readonly string[] }): Promise<string> {
       const challenge = randomBytes(32).toString('base64url');
