@@ -51,17 +51,21 @@ const challengeSchema = new Schema<MfaChallengeDocument>(
   { collection: 'mfa_challenges', versionKey: false, strict: 'throw' },
 );
 
+/** Attempt and spend marks of challenges (`_id` attempt:<hash>:<n> or spent:<hash>): unique inserts decide. */
+const markSchema = new Schema<{ _id: string; expiresAt: Date }>(
+  { _id: { type: String, required: true }, expiresAt: { type: Date, required: true } },
+  { collection: 'mfa_challenge_marks', versionKey: false, strict: 'throw' },
+);
+
 export async function createMfaChallengesStore(database: Database): Promise<MfaChallengesStore> {
   const challenges: Model<MfaChallengeDocument> = database.connection.model<MfaChallengeDocument>('MfaChallenge', challengeSchema);
-  const db = database.connection.db;
-  if (!db) throw new Error('expected a connected database');
-  const marks = db.collection<{ _id: string; expiresAt: Date }>('mfa_challenge_marks');
+  const marks = database.connection.model('MfaChallengeMark', markSchema).collection;
   await database.expireByField(challenges.collection, 'expiresAt');
-  await database.expireByField(marks as never, 'expiresAt');
+  await database.expireByField(marks, 'expiresAt');
 
   async function mark(id: string, keepUntil: Date): Promise<boolean> {
     try {
-      await marks.insertOne({ _id: id, expiresAt: keepUntil });
+      await marks.insertOne({ _id: id, expiresAt: keepUntil } as never);
       return true;
     } catch (error) {
       if ((error as { code?: unknown }).code === DUPLICATE_KEY) return false;

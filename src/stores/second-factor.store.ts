@@ -74,6 +74,18 @@ const recoveryCodeSchema = new Schema<RecoveryCodeDocument>(
   { collection: 'recovery_codes', versionKey: false, strict: 'throw' },
 );
 
+/** A used TOTP step of a user (`_id` userId:step): a unique insert decides who used it first. */
+const usedStepSchema = new Schema<{ _id: string; expiresAt: Date }>(
+  { _id: { type: String, required: true }, expiresAt: { type: Date, required: true } },
+  { collection: 'totp_used_steps', versionKey: false, strict: 'throw' },
+);
+
+/** A spent recovery code (`_id` its hash). */
+const spentCodeSchema = new Schema<{ _id: string; at: Date }>(
+  { _id: { type: String, required: true }, at: { type: Date, required: true } },
+  { collection: 'recovery_codes_spent', versionKey: false, strict: 'throw' },
+);
+
 function isDuplicate(error: unknown): boolean {
   return (error as { code?: unknown }).code === DUPLICATE_KEY;
 }
@@ -81,11 +93,9 @@ function isDuplicate(error: unknown): boolean {
 export async function createSecondFactorStore(database: Database): Promise<SecondFactorStore> {
   const totp: Model<TotpDocument> = database.connection.model<TotpDocument>('TotpAuthenticator', totpSchema);
   const codes: Model<RecoveryCodeDocument> = database.connection.model<RecoveryCodeDocument>('RecoveryCode', recoveryCodeSchema);
-  const db = database.connection.db;
-  if (!db) throw new Error('expected a connected database');
-  const usedSteps = db.collection<{ _id: string; expiresAt: Date }>('totp_used_steps');
-  const spentCodes = db.collection<{ _id: string; at: Date }>('recovery_codes_spent');
-  await database.expireByField(usedSteps as never, 'expiresAt');
+  const usedSteps = database.connection.model('TotpUsedStep', usedStepSchema).collection;
+  const spentCodes = database.connection.model('RecoveryCodeSpent', spentCodeSchema).collection;
+  await database.expireByField(usedSteps, 'expiresAt');
   await codes.collection.createIndex({ userId: 1, batch: 1 }, { name: 'userId_batch' });
 
   return {
@@ -124,7 +134,7 @@ export async function createSecondFactorStore(database: Database): Promise<Secon
     },
     async claimStep(userId: string, step: number, keepUntil: Date): Promise<'claimed' | 'used'> {
       try {
-        await usedSteps.insertOne({ _id: `${userId}:${step}`, expiresAt: keepUntil });
+        await usedSteps.insertOne({ _id: `${userId}:${step}`, expiresAt: keepUntil } as never);
         return 'claimed';
       } catch (error) {
         if (isDuplicate(error)) return 'used';
@@ -140,7 +150,7 @@ export async function createSecondFactorStore(database: Database): Promise<Secon
     },
     async spendRecoveryCode(hash: string, at: Date): Promise<'spent' | 'already-spent'> {
       try {
-        await spentCodes.insertOne({ _id: hash, at });
+        await spentCodes.insertOne({ _id: hash, at } as never);
       } catch (error) {
         if (isDuplicate(error)) return 'already-spent';
         throw error;
