@@ -56,7 +56,10 @@ export function readMfaConfig(
   const vars = values as { [K in keyof typeof schema]?: z.infer<(typeof schema)[K]> };
   let origins = vars.WEBAUTHN_ORIGINS;
   if (origins === undefined || origins.length === 0) {
-    origins = input.publicUrl === undefined ? [] : [new URL(input.publicUrl).origin];
+    // The derived default may not parse (a listening address such as [::1] written twice bracketed): then no
+    // default origin, and the RP id falls back to localhost.
+    const fromPublicUrl = input.publicUrl === undefined ? undefined : originOf(input.publicUrl);
+    origins = fromPublicUrl === undefined ? [] : [fromPublicUrl];
   } else {
     origins = origins.map((origin) => new URL(origin).origin);
   }
@@ -95,6 +98,14 @@ export function readMfaConfig(
     requiredRoles: [...new Set(requiredRoles)],
     reauthMaxAgeSeconds: vars.REAUTH_MAX_AGE_SECONDS ?? 600,
   };
+}
+
+function originOf(text: string): string | undefined {
+  try {
+    return new URL(text).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 function isIpAddress(host: string): boolean {
