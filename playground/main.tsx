@@ -46,9 +46,18 @@ const TRY_THIS = `# Welcome to the Portcullis playground.
 # 1. Run "Login" below with your account (create one with: npm run user:create -- --email you@example.com).
 #    The tokens arrive as HttpOnly cookies: this page cannot read them, the browser sends them.
 # 2. Run "Me". Then "Refresh" and "Logout" (sent to /graphql/auth, where the refresh cookie is scoped).
+#    With a second factor, "Login" answers MFA_REQUIRED: put its extensions.challenge and a code from your
+#    authenticator app (or a recovery code) into "VerifySecondFactor", and run that instead.
 
 mutation Login {
   login(email: "ada@example.com", password: "change me") {
+    user { id email roles }
+    accessTokenExpiresAt
+  }
+}
+
+mutation VerifySecondFactor {
+  verifySecondFactor(challenge: "from the MFA_REQUIRED answer", code: "123456") {
     user { id email roles }
     accessTokenExpiresAt
   }

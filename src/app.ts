@@ -34,6 +34,15 @@ import { createSigningKeysStore } from './stores/signing-keys.store.js';
 import { createRefreshTokensStore } from './stores/refresh-tokens.store.js';
 import { createRevocationsStore } from './stores/revocations.store.js';
 import { createSessionsStore } from './stores/sessions.store.js';
+import { createSessionStepUpsStore } from './stores/session-step-ups.store.js';
+import { createSecondFactorStore } from './stores/second-factor.store.js';
+import { createMfaChallengesStore } from './stores/mfa-challenges.store.js';
+import { createSecondFactor } from './auth/second-factor/second-factor.js';
+import { createSecondFactorKeys } from './tokens/second-factor-keys.js';
+import { randomId } from './tokens/ids.js';
+import { createPasskeys } from './auth/passkeys/passkeys.js';
+import { createPasskeysStore } from './stores/passkeys.store.js';
+import { createWebAuthnChallengesStore } from './stores/webauthn-challenges.store.js';
 import { createUsersStore } from './stores/users.store.js';
 import { createLinkedIdentitiesStore } from './stores/linked-identities.store.js';
 import { createOidcFlowsStore } from './stores/oidc-flows.store.js';
@@ -141,6 +150,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       users,
       sessions: await createSessionsStore(database),
       refreshTokens: await createRefreshTokensStore(database),
+      stepUps: await createSessionStepUpsStore(database, randomId),
       revocations,
       view,
       audit,
@@ -189,6 +199,29 @@ export async function createServices(config: Config, logger: Logger, options: Ap
       accounts,
       requireVerifiedEmail: config.mail.requireVerifiedEmail,
       now,
+      secondFactor: createSecondFactor({
+        store: await createSecondFactorStore(database),
+        challenges: await createMfaChallengesStore(database),
+        keys: createSecondFactorKeys(config.tokens.refreshTokenHashSecret),
+        issuer: config.mfa.webauthn.rpName,
+        now,
+      }),
+      mfaRequiredRoles: config.mfa.requiredRoles,
+      reauthMaxAgeSeconds: config.mfa.reauthMaxAgeSeconds,
+      passkeys: createPasskeys({
+        store: await createPasskeysStore(database),
+        challenges: await createWebAuthnChallengesStore(database),
+        users,
+        rpId: config.mfa.webauthn.rpId,
+        rpName: config.mfa.webauthn.rpName,
+        origins: config.mfa.webauthn.origins,
+        logger,
+        onClonedAuthenticator: (passkey) =>
+          audit
+            .record({ type: 'passkey-refused', userId: passkey.userId, sessionId: null, at: new Date(now()), clientAddress: null, userAgent: null, detail: `signature counter did not grow for passkey ${passkey.id}: possibly cloned` })
+            .catch((error: unknown) => logger.error({ err: error }, 'could not write an audit event')),
+        now,
+      }),
     });
     const registry = createProviderRegistry({ providers: config.oidc.providers, logger });
     const oidc = createOidcService({

@@ -76,8 +76,23 @@ export const ErrorCode = {
   ACCOUNT_DISABLED: 'ACCOUNT_DISABLED',
   /** Removing this sign-in method would leave the account without any way in. */
   LAST_SIGN_IN_METHOD: 'LAST_SIGN_IN_METHOD',
-  /** This needs a sign-in within the last 10 minutes: sign in again, then retry. */
+  /**
+   * The password was right and the account has a second factor: no session yet. `extensions.challenge` (opaque,
+   * single use, 5 minutes) and `extensions.methods` (e.g. ["TOTP", "RECOVERY_CODE"]) go to `verifySecondFactor`.
+   */
+  MFA_REQUIRED: 'MFA_REQUIRED',
+  /** The second-factor code is wrong, or was already used (a TOTP code once per 30 s step, a recovery code once ever). */
+  MFA_CODE_INVALID: 'MFA_CODE_INVALID',
+  /** The second-factor challenge is unknown, used, expired, or ended by too many wrong codes: sign in again. */
+  MFA_CHALLENGE_INVALID: 'MFA_CHALLENGE_INVALID',
+  /** The account holds a role of MFA_REQUIRED_ROLES and has no second factor: this session may only enroll one. */
+  MFA_ENROLLMENT_REQUIRED: 'MFA_ENROLLMENT_REQUIRED',
+  /** A sensitive operation needs a sign-in more recent than REAUTH_MAX_AGE_SECONDS: call `reauthenticate` first. */
   REAUTHENTICATION_REQUIRED: 'REAUTHENTICATION_REQUIRED',
+  /** A passkey could not be verified (any reason: unknown, replayed, wrong origin, removed, cloned). */
+  PASSKEY_INVALID: 'PASSKEY_INVALID',
+  /** The passkey ceremony's challenge expired (5 minutes) or was never issued to this browser: start again. */
+  PASSKEY_CHALLENGE_EXPIRED: 'PASSKEY_CHALLENGE_EXPIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -91,6 +106,13 @@ export const TokenRejection = {
   TOKEN_INVALID: 'TOKEN_INVALID',
 } as const;
 export type TokenRejection = (typeof TokenRejection)[keyof typeof TokenRejection];
+
+/** Why a signed-in caller was refused, in `extensions.reason` beside `FORBIDDEN`. */
+export const ForbiddenReason = {
+  /** The field is `@authorized(mfa: true)` and this session signed in with one factor only. */
+  MFA_REQUIRED: 'MFA_REQUIRED',
+} as const;
+export type ForbiddenReason = (typeof ForbiddenReason)[keyof typeof ForbiddenReason];
 
 const publicMessages: Record<ErrorCode, string> = {
   UNAUTHENTICATED: 'You must be signed in to do this.',
@@ -119,7 +141,13 @@ const publicMessages: Record<ErrorCode, string> = {
   OIDC_ACCOUNT_EXISTS: 'An account already uses this email or identity. Sign in as before, then link this provider from your account.',
   ACCOUNT_DISABLED: 'This account is disabled.',
   LAST_SIGN_IN_METHOD: 'This is your last way to sign in; add another before removing it.',
-  REAUTHENTICATION_REQUIRED: 'Sign in again to do this.',
+  MFA_REQUIRED: 'Enter a code from your authenticator app or a recovery code.',
+  MFA_CODE_INVALID: 'The code is not valid.',
+  MFA_CHALLENGE_INVALID: 'This sign-in attempt is not valid any more. Sign in again.',
+  MFA_ENROLLMENT_REQUIRED: 'Set up a second factor before you continue.',
+  REAUTHENTICATION_REQUIRED: 'Confirm it is you: sign in again to do this.',
+  PASSKEY_INVALID: 'The passkey could not be verified.',
+  PASSKEY_CHALLENGE_EXPIRED: 'The passkey request has expired. Try again.',
 };
 
 const tokenMessages: Record<TokenRejection, string> = {
@@ -130,10 +158,13 @@ const tokenMessages: Record<TokenRejection, string> = {
 export interface GatewayErrorOptions {
   /** A public, non-sensitive detail, e.g. which argument was invalid. Never a token, secret or password. */
   readonly detail?: string;
-  readonly reason?: TokenRejection;
+  readonly reason?: TokenRejection | ForbiddenReason;
   readonly field?: string;
   /** With RATE_LIMITED. */
   readonly retryAfterSeconds?: number;
+  /** With MFA_REQUIRED: the opaque challenge for verifySecondFactor, and the methods that may answer it. */
+  readonly challenge?: string;
+  readonly methods?: readonly string[];
 }
 
 /**
@@ -142,17 +173,21 @@ export interface GatewayErrorOptions {
  */
 export class GatewayError extends Error {
   readonly code: ErrorCode;
-  readonly reason: TokenRejection | undefined;
+  readonly reason: TokenRejection | ForbiddenReason | undefined;
   readonly field: string | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly challenge: string | undefined;
+  readonly methods: readonly string[] | undefined;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
-    super(options.detail ?? (options.reason ? tokenMessages[options.reason] : publicMessages[code]));
+    super(options.detail ?? (options.reason && options.reason in tokenMessages ? tokenMessages[options.reason as TokenRejection] : publicMessages[code]));
     this.name = 'GatewayError';
     this.code = code;
     this.reason = options.reason;
     this.field = options.field;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.challenge = options.challenge;
+    this.methods = options.methods;
   }
 }
 

@@ -11,6 +11,9 @@ import type { PasswordHasher } from './password.js';
 import type { RevocationView } from './revocation-view.js';
 import { parseRole, Role } from './roles.js';
 import type { ClientInfo, IssuedSession, SessionManager } from './session-manager.js';
+import { SECOND_FACTOR_METHODS, type SecondFactor, type SecondFactorStatus, type TotpEnrollment } from './second-factor/second-factor.js';
+import { coarseAddress } from './client-address.js';
+import type { Passkeys, PasskeyView } from './passkeys/passkeys.js';
 
 export type { ClientInfo, IssuedSession } from './session-manager.js';
 
@@ -29,6 +32,15 @@ export interface SignedInViewer {
   readonly tokenId: string;
   readonly roles: readonly string[];
   readonly expiresAt: number;
+  /** How the session signed in (RFC 8176 `amr`); contains `mfa` when a second factor or a passkey was used. */
+  readonly amr: readonly string[];
+  /** When the person last proved who they are (`auth_time`, seconds since the epoch). */
+  readonly authTime: number;
+  /**
+   * A role of MFA_REQUIRED_ROLES without a second factor in this session: the session may only enroll one
+   * (every other guarded root field answers MFA_ENROLLMENT_REQUIRED).
+   */
+  readonly enrollmentOnly: boolean;
 }
 
 /** Who makes an administrative change, for the audit log: an administrator's session, or the operator's CLI. */
@@ -77,6 +89,40 @@ export interface AuthService {
   disableUser(actor: AdminActor, userId: string): Promise<UserRecord>;
   /** Lets a disabled account sign in again (its old sessions stay ended). */
   enableUser(actor: AdminActor, userId: string): Promise<UserRecord>;
+  /**
+   * Completes a sign-in that answered MFA_REQUIRED (or a step-up from `reauthenticate`) with a TOTP or recovery
+   * code. MFA_CODE_INVALID for a wrong or replayed code (it counts toward the account's throttling);
+   * MFA_CHALLENGE_INVALID for an unknown, spent, expired or exhausted challenge.
+   */
+  verifySecondFactor(input: { challenge: string; code: string; client: ClientInfo }): Promise<IssuedSession>;
+  /**
+   * Proves the password again on the current session and refreshes its `auth_time`. With a second factor this
+   * answers MFA_REQUIRED: `verifySecondFactor` then completes the step-up on the same session.
+   */
+  reauthenticate(viewer: SignedInViewer, input: { password: string; client: ClientInfo }): Promise<IssuedSession>;
+  /** REAUTHENTICATION_REQUIRED when the session's last proof is older than REAUTH_MAX_AGE_SECONDS. */
+  requireRecentSignIn(viewer: SignedInViewer): void;
+  secondFactorStatus(viewer: SignedInViewer): Promise<SecondFactorStatus>;
+  beginTotpEnrollment(viewer: SignedInViewer, client: ClientInfo): Promise<TotpEnrollment>;
+  /** Enables TOTP; the session counts as multi-factor from its next refresh. Returns the recovery codes, shown once. */
+  confirmTotpEnrollment(viewer: SignedInViewer, code: string, client: ClientInfo): Promise<string[]>;
+  disableTotp(viewer: SignedInViewer, code: string, client: ClientInfo): Promise<void>;
+  regenerateRecoveryCodes(viewer: SignedInViewer, code: string, client: ClientInfo): Promise<string[]>;
+  /** WebAuthn creation options for a new passkey of the viewer; the challenge is bound to this session. */
+  passkeyRegistrationOptions(viewer: SignedInViewer): Promise<unknown>;
+  registerPasskey(viewer: SignedInViewer, input: { response: unknown; name: string | undefined; client: ClientInfo }): Promise<PasskeyView>;
+  /** WebAuthn request options for a sign-in with no email typed, and the cookie value the challenge is bound to. */
+  passkeyLoginOptions(client: ClientInfo): Promise<{ options: unknown; binding: string; maxAgeSeconds: number }>;
+  /** The same session as `signIn`, with amr hwk/swk + user + mfa. PASSKEY_INVALID for any failed verification. */
+  loginWithPasskey(input: { response: unknown; binding: string | undefined; client: ClientInfo }): Promise<IssuedSession>;
+  listPasskeys(viewer: SignedInViewer): Promise<PasskeyView[]>;
+  renamePasskey(viewer: SignedInViewer, id: string, name: string): Promise<PasskeyView>;
+  removePasskey(viewer: SignedInViewer, id: string, client: ClientInfo): Promise<void>;
+  /**
+   * For an operator (recovery when the phone and every recovery code are lost, identity checked by other means):
+   * removes the account's TOTP and recovery codes, so it signs in with its password alone. Passkeys stay.
+   */
+  removeSecondFactor(actor: AdminActor, userId: string): Promise<UserRecord>;
 }
 
 export interface AuthServiceDeps {
@@ -95,6 +141,13 @@ export interface AuthServiceDeps {
   /** Login of an account with an unverified address answers EMAIL_NOT_VERIFIED, once the password was right. */
   readonly requireVerifiedEmail: boolean;
   readonly now: () => number;
+  /** TOTP and recovery codes (auth/second-factor/). */
+  readonly secondFactor: SecondFactor;
+  /** MFA_REQUIRED_ROLES. */
+  readonly mfaRequiredRoles: readonly string[];
+  readonly reauthMaxAgeSeconds: number;
+  /** WebAuthn registration and sign-in (auth/passkeys/). */
+  readonly passkeys: Passkeys;
 }
 
 const GUEST: Viewer = Object.freeze({ kind: 'guest' });
@@ -102,7 +155,28 @@ const UNAVAILABLE: Viewer = Object.freeze({ kind: 'unavailable' });
 const REVOKED: Viewer = Object.freeze({ kind: 'rejected', reason: TokenRejection.TOKEN_INVALID });
 
 export function createAuthService(deps: AuthServiceDeps): AuthService {
-  const { users, sessions, view, passwords, throttle, accessTokens, accounts, audit, logger, now } = deps;
+  const { users, sessions, view, passwords, throttle, accessTokens, accounts, audit, logger, now, secondFactor } = deps;
+
+  /** Audit writes of the second factor and re-authentication; a failed write is logged, never fatal. */
+  async function recordEvent(type: AuditEvent['type'], userId: string, sessionId: string | null, client: ClientInfo | null, detail: string | null): Promise<void> {
+    await audit
+      .record({
+        type,
+        userId,
+        sessionId,
+        at: new Date(now()),
+        clientAddress: client ? coarseAddress(client.address) : null,
+        userAgent: client?.userAgent ?? null,
+        detail,
+      })
+      .catch((error: unknown) => logger.error({ err: error }, 'could not write an audit event'));
+  }
+
+  /** A right password of an account with a second factor: no session, a challenge instead. */
+  async function requireSecondFactor(userId: string, sessionId: string | null): Promise<never> {
+    const challenge = await secondFactor.createChallenge({ userId, sessionId, amr: ['pwd'] });
+    throw new GatewayError(ErrorCode.MFA_REQUIRED, { challenge, methods: SECOND_FACTOR_METHODS });
+  }
 
   async function signIn(input: { email: string; password: string; client: ClientInfo }): Promise<IssuedSession> {
     const email = checkEmail(input.email);
@@ -129,6 +203,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       await throttle.afterSuccess(ticket);
       accounts.sendVerificationLater(found.user, input.client);
       throw new GatewayError(ErrorCode.EMAIL_NOT_VERIFIED);
+    }
+    // Only a caller who knows the password learns that the account has a second factor.
+    if (await secondFactor.isEnrolled(found.user.id)) {
+      await throttle.afterSuccess(ticket);
+      if (passwords.needsRehash(found.passwordHash)) await rehash(found.user.id, found.passwordHash, input.password);
+      return requireSecondFactor(found.user.id, null);
     }
     const [session] = await Promise.all([
       sessions.start(found.user, input.client),
@@ -185,13 +265,17 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const revocation = view.check(claims);
     if (revocation === 'unavailable') return UNAVAILABLE;
     if (revocation === 'revoked') return REVOKED;
+    const roles = view.currentRoles(claims);
     return {
       kind: 'user',
       userId: claims.userId,
       sessionId: claims.sessionId,
       tokenId: claims.tokenId,
-      roles: view.currentRoles(claims),
+      roles,
       expiresAt: claims.expiresAt,
+      amr: claims.amr,
+      authTime: claims.authTime,
+      enrollmentOnly: deps.mfaRequiredRoles.length > 0 && !claims.amr.includes('mfa') && roles.some((role) => deps.mfaRequiredRoles.includes(role)),
     };
   }
 
@@ -225,7 +309,70 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     await sessions.revoke(sessionId, 'revoked-by-user');
   }
 
+  function requireRecentSignIn(viewer: SignedInViewer): void {
+    if (now() / 1000 - viewer.authTime > deps.reauthMaxAgeSeconds) throw new GatewayError(ErrorCode.REAUTHENTICATION_REQUIRED);
+  }
+
+  async function verifySecondFactor(input: { challenge: string; code: string; client: ClientInfo }): Promise<IssuedSession> {
+    const record = await secondFactor.readChallenge(input.challenge);
+    const user = await users.findById(record.userId);
+    if (!user || user.disabled) throw new GatewayError(ErrorCode.MFA_CHALLENGE_INVALID);
+    // Wrong codes count like wrong passwords, for this account from this address.
+    const ticket = await throttle.beforeAttempt(user.email, input.client.address);
+    let kind: Awaited<ReturnType<SecondFactor['answerChallenge']>>;
+    try {
+      kind = await secondFactor.answerChallenge(record, input.code);
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === ErrorCode.MFA_CODE_INVALID) {
+        await throttle.afterFailure(ticket);
+        await recordEvent('second-factor-failed', user.id, record.sessionId, input.client, 'a wrong or reused code answered a second-factor challenge');
+      }
+      throw error;
+    }
+    await throttle.afterSuccess(ticket);
+    const proof = { amr: [...new Set([...record.amr, 'otp', 'mfa'])] };
+    const method = kind === 'totp' ? 'password and TOTP' : 'password and a recovery code';
+    if (record.sessionId !== null) {
+      const session = await sessions.stepUp(user, record.sessionId, proof);
+      await recordEvent('reauthenticated', user.id, record.sessionId, input.client, method);
+      return session;
+    }
+    const session = await sessions.start(user, input.client, proof);
+    await recordEvent('signed-in', user.id, session.sessionId, input.client, method);
+    if (kind === 'recovery-code') await recordEvent('recovery-code-used', user.id, session.sessionId, input.client, null);
+    return session;
+  }
+
+  async function reauthenticate(viewer: SignedInViewer, input: { password: string; client: ClientInfo }): Promise<IssuedSession> {
+    checkPasswordForSignIn(input.password);
+    const user = await users.findById(viewer.userId);
+    const ticket = user ? await throttle.beforeAttempt(user.email, input.client.address) : null;
+    const found = user ? await users.findWithPasswordHash(user.email) : null;
+    const valid = found ? await passwords.verify(found.passwordHash, input.password) : false;
+    if (!found || !valid || found.user.disabled) {
+      if (ticket) await throttle.afterFailure(ticket);
+      throw new GatewayError(ErrorCode.INVALID_CREDENTIALS);
+    }
+    if (ticket) await throttle.afterSuccess(ticket);
+    if (await secondFactor.isEnrolled(found.user.id)) return requireSecondFactor(found.user.id, viewer.sessionId);
+    const session = await sessions.stepUp(found.user, viewer.sessionId, { amr: ['pwd'] });
+    await recordEvent('reauthenticated', found.user.id, viewer.sessionId, input.client, 'password');
+    return session;
+  }
+
+  async function confirmTotpEnrollment(viewer: SignedInViewer, code: string, client: ClientInfo): Promise<string[]> {
+    requireRecentSignIn(viewer);
+    const codes = await secondFactor.confirmTotpEnrollment(viewer.userId, code);
+    const user = await users.findById(viewer.userId);
+    // The code just proved the new factor on this session: from its next refresh it counts as multi-factor, and
+    // a session that could only enroll (MFA_REQUIRED_ROLES) becomes a full one.
+    if (user) await sessions.stepUp(user, viewer.sessionId, { amr: [...new Set([...viewer.amr, 'otp', 'mfa'])] });
+    await recordEvent('totp-enabled', viewer.userId, viewer.sessionId, client, null);
+    return codes;
+  }
+
   async function changePassword(viewer: SignedInViewer, input: { currentPassword: string; newPassword: string; client: ClientInfo }): Promise<number> {
+    requireRecentSignIn(viewer);
     checkPasswordForSignIn(input.currentPassword);
     checkNewPassword(input.newPassword);
     const user = await users.findById(viewer.userId);
@@ -316,5 +463,61 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     setUserRoles,
     disableUser,
     enableUser,
+    verifySecondFactor,
+    reauthenticate,
+    requireRecentSignIn,
+    async passkeyRegistrationOptions(viewer: SignedInViewer): Promise<unknown> {
+      requireRecentSignIn(viewer);
+      const user = requireUser(await users.findById(viewer.userId));
+      return deps.passkeys.registrationOptions({ user, sessionId: viewer.sessionId });
+    },
+    async registerPasskey(viewer: SignedInViewer, input: { response: unknown; name: string | undefined; client: ClientInfo }): Promise<PasskeyView> {
+      requireRecentSignIn(viewer);
+      const user = requireUser(await users.findById(viewer.userId));
+      const passkey = await deps.passkeys.register({ user, sessionId: viewer.sessionId, response: input.response, name: input.name });
+      await recordEvent('passkey-added', user.id, viewer.sessionId, input.client, passkey.id);
+      return passkey;
+    },
+    async passkeyLoginOptions(client: ClientInfo): Promise<{ options: unknown; binding: string; maxAgeSeconds: number }> {
+      await throttle.beforeAddressAttempt(client.address);
+      return deps.passkeys.loginOptions();
+    },
+    async loginWithPasskey(input: { response: unknown; binding: string | undefined; client: ClientInfo }): Promise<IssuedSession> {
+      const proof = await deps.passkeys.verifyLogin({ response: input.response, binding: input.binding });
+      const session = await sessions.start(proof.user, input.client, { amr: proof.amr });
+      await recordEvent('signed-in', proof.user.id, session.sessionId, input.client, `passkey ${proof.passkey.id}`);
+      return session;
+    },
+    listPasskeys: (viewer: SignedInViewer): Promise<PasskeyView[]> => deps.passkeys.list(viewer.userId),
+    renamePasskey: (viewer: SignedInViewer, id: string, name: string): Promise<PasskeyView> => deps.passkeys.rename(viewer.userId, id, name),
+    async removeSecondFactor(actor: AdminActor, userId: string): Promise<UserRecord> {
+      const user = requireUser(await users.findById(userId));
+      await secondFactor.remove(user.id);
+      await recordAdminEvent(actor, 'totp-disabled', user.id, 'second factor and recovery codes removed');
+      return user;
+    },
+    async removePasskey(viewer: SignedInViewer, id: string, client: ClientInfo): Promise<void> {
+      requireRecentSignIn(viewer);
+      const removed = await deps.passkeys.remove(viewer.userId, id);
+      await recordEvent('passkey-removed', viewer.userId, viewer.sessionId, client, removed.id);
+    },
+    secondFactorStatus: (viewer: SignedInViewer): Promise<SecondFactorStatus> => secondFactor.status(viewer.userId),
+    async beginTotpEnrollment(viewer: SignedInViewer, _client: ClientInfo): Promise<TotpEnrollment> {
+      requireRecentSignIn(viewer);
+      const user = requireUser(await users.findById(viewer.userId));
+      return secondFactor.beginTotpEnrollment({ id: user.id, email: user.email });
+    },
+    confirmTotpEnrollment,
+    async disableTotp(viewer: SignedInViewer, code: string, client: ClientInfo): Promise<void> {
+      requireRecentSignIn(viewer);
+      const kind = await secondFactor.disableTotp(viewer.userId, code);
+      await recordEvent('totp-disabled', viewer.userId, viewer.sessionId, client, kind === 'totp' ? 'confirmed with a TOTP code' : 'confirmed with a recovery code');
+    },
+    async regenerateRecoveryCodes(viewer: SignedInViewer, code: string, client: ClientInfo): Promise<string[]> {
+      requireRecentSignIn(viewer);
+      const codes = await secondFactor.regenerateRecoveryCodes(viewer.userId, code);
+      await recordEvent('recovery-codes-regenerated', viewer.userId, viewer.sessionId, client, null);
+      return codes;
+    },
   };
 }

@@ -4,6 +4,7 @@ import type { AuditStore } from '../stores/audit.store.js';
 import type { RefreshTokensStore } from '../stores/refresh-tokens.store.js';
 import type { RevocationRecord, RevocationsStore, UserRevocation } from '../stores/revocations.store.js';
 import type { RevokeReason, SessionRecord, SessionsStore } from '../stores/sessions.store.js';
+import type { SessionStepUpsStore } from '../stores/session-step-ups.store.js';
 import type { UserRecord, UsersStore } from '../stores/users.store.js';
 import type { AccessTokens, IssuedAccessToken } from '../tokens/access-token.js';
 import { randomId } from '../tokens/ids.js';
@@ -26,8 +27,23 @@ export interface IssuedSession {
   readonly refreshTokenExpiresAt: Date;
 }
 
+/** How a person proved who they are: RFC 8176 `amr` values (pwd, otp, mfa, hwk, swk, user, fed). */
+export interface SignInProof {
+  readonly amr: readonly string[];
+}
+
+/** A password sign-in; the default of `start`. */
+export const PASSWORD_PROOF: SignInProof = Object.freeze({ amr: Object.freeze(['pwd']) });
+
 export interface SessionManager {
-  start(user: UserRecord, client: ClientInfo): Promise<IssuedSession>;
+  /** A new session; `proof` says how the person signed in (a password by default). */
+  start(user: UserRecord, client: ClientInfo, proof?: SignInProof): Promise<IssuedSession>;
+  /**
+   * A fresh proof on a live session (re-authentication, a second factor): records the new `amr` and `auth_time`
+   * for every later refresh of the session, and issues new credentials for it (a refresh token of its own, beside
+   * any the session already has). REFRESH_TOKEN_INVALID when the session is not live.
+   */
+  stepUp(user: UserRecord, sessionId: string, proof: SignInProof): Promise<IssuedSession>;
   /**
    * Rotates a refresh token. Of any number of concurrent calls with one token exactly one rotation is stored;
    * the others (and retries, however late) get the same successor while it is unspent (within the grace window
@@ -60,6 +76,7 @@ export interface SessionManagerDeps {
   readonly users: UsersStore;
   readonly sessions: SessionsStore;
   readonly refreshTokens: RefreshTokensStore;
+  readonly stepUps: SessionStepUpsStore;
   readonly revocations: RevocationsStore;
   readonly view: RevocationView;
   readonly audit: AuditStore;
@@ -88,18 +105,25 @@ export const ALLOWED_CLOCK_SKEW_MS = 30_000;
 const invalidRefreshToken = (): GatewayError => new GatewayError(ErrorCode.REFRESH_TOKEN_INVALID);
 
 export function createSessionManager(deps: SessionManagerDeps): SessionManager {
-  const { users, sessions, refreshTokens, revocations, view, audit, accessTokens, refreshTokenKeys: keys, logger, now } = deps;
+  const { users, sessions, refreshTokens, stepUps, revocations, view, audit, accessTokens, refreshTokenKeys: keys, logger, now } = deps;
 
   /** An entry for a session or a user must outlive every access token issued up to now, on any instance's clock. */
   const entryLifetimeMs = (deps.accessTokenTtlSeconds + deps.clockToleranceSeconds) * 1000 + ALLOWED_CLOCK_SKEW_MS + ROUNDING_MS;
 
-  async function issue(user: UserRecord, session: { id: string; expiresAt: Date }, refreshToken: string, refreshTokenExpiresAt: Date): Promise<IssuedSession> {
+  async function issue(
+    user: UserRecord,
+    session: { id: string; expiresAt: Date; amr: readonly string[]; authTime: Date },
+    refreshToken: string,
+    refreshTokenExpiresAt: Date,
+  ): Promise<IssuedSession> {
     const accessToken = await accessTokens.issue({
       userId: user.id,
       sessionId: session.id,
       roles: user.roles,
       generation: user.tokenGeneration,
       notAfter: Math.floor(session.expiresAt.getTime() / 1000),
+      amr: session.amr,
+      authTime: Math.floor(session.authTime.getTime() / 1000),
     });
     return { user, sessionId: session.id, accessToken, refreshToken, refreshTokenExpiresAt };
   }
@@ -108,7 +132,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return new Date(Math.min(at + deps.refreshTokenTtlSeconds * 1000, sessionExpiresAt.getTime()));
   }
 
-  async function start(user: UserRecord, client: ClientInfo): Promise<IssuedSession> {
+  /** The session's proof, or its newest step-up when there is one. */
+  function latestProof(session: SessionRecord, stepUp: { amr: readonly string[]; authTime: Date } | null): SessionRecord {
+    return stepUp && stepUp.authTime >= session.authTime ? { ...session, amr: stepUp.amr, authTime: stepUp.authTime } : session;
+  }
+
+  async function start(user: UserRecord, client: ClientInfo, proof: SignInProof = PASSWORD_PROOF): Promise<IssuedSession> {
     const at = now();
     const session: SessionRecord = {
       id: randomId(),
@@ -119,6 +148,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       revokedAt: null,
       userAgent: client.userAgent,
       clientAddress: coarseAddress(client.address),
+      amr: [...proof.amr],
+      authTime: new Date(at),
     };
     const refreshToken = generateRefreshToken();
     const expiresAt = idleExpiry(at, session.expiresAt);
@@ -153,7 +184,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     // Round trip 2: the successor's insert, which decides the one rotation, together with the reads that may
     // still refuse it. A successor inserted for a session that turns out to be ended is garbage nobody can use:
     // every refresh checks the session, and the TTL index removes it.
-    const [inserted, session, user] = await Promise.all([
+    const [inserted, storedSession, user, stepUp] = await Promise.all([
       refreshTokens.insert({
         tokenHash: successorHash,
         sessionId: record.sessionId,
@@ -165,7 +196,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       }),
       sessions.find(record.sessionId),
       users.findById(record.userId),
+      stepUps.latest(record.sessionId),
     ]);
+    // A refresh keeps how the session signed in, and the newest re-authentication on it.
+    const session = storedSession && latestProof(storedSession, stepUp);
     // The session record is the authority on revocation (deleting a session's tokens is not atomic on every
     // server, so a token that slipped past the delete still finds its session revoked here); the in-memory view
     // also catches a revoke made through this process while the reads were in flight. A revoke elsewhere that
@@ -327,8 +361,33 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     });
   }
 
+  async function stepUp(user: UserRecord, sessionId: string, proof: SignInProof): Promise<IssuedSession> {
+    const at = now();
+    const session = await sessions.find(sessionId);
+    if (!session || session.userId !== user.id || session.revokedAt !== null || session.expiresAt.getTime() <= at || view.isSessionRevoked(sessionId)) {
+      throw invalidRefreshToken();
+    }
+    const proven: SessionRecord = { ...session, amr: [...proof.amr], authTime: new Date(at) };
+    await stepUps.insert({ sessionId, amr: proven.amr, authTime: proven.authTime, expiresAt: session.expiresAt });
+    // A refresh token of its own (generation 0 of a new chain of the same session): the client's current one may
+    // be out of reach here (an HttpOnly cookie scoped to /graphql/auth), and stays valid for other tabs.
+    const refreshToken = generateRefreshToken();
+    const expiresAt = idleExpiry(at, session.expiresAt);
+    await refreshTokens.insert({
+      tokenHash: keys.hash(refreshToken),
+      sessionId,
+      userId: user.id,
+      generation: 0,
+      expiresAt,
+      sessionExpiresAt: session.expiresAt,
+      createdAt: new Date(at),
+    });
+    return issue(user, proven, refreshToken, expiresAt);
+  }
+
   return {
     start,
+    stepUp,
     refresh,
     sessionOf,
     revoke,

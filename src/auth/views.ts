@@ -9,4 +9,4 @@ import type { UserRecord } from '../stores/users.store.js';
 export type AccountView = Pick<UserRecord, 'id' | 'email' | 'roles' | 'disabled' | 'createdAt'>;
 
 /** What the auth layer shows of a session to the layers above it. */
-export type SessionView = Pick<SessionRecord, 'id' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'userAgent' | 'clientAddress'>;
+export type SessionView = Pick<SessionRecord, 'id' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'userAgent' | 'clientAddress' | 'amr' | 'authTime'>;

@@ -5,7 +5,7 @@ import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { loadOrCreateDevSecrets } from './dev-secrets.js';
 import { flag, list, seconds, type Env } from './fields.js';
-import { GATEWAY_HINTS, GATEWAY_PATTERN_VARIABLES, GATEWAY_VARIABLES, readGateway, type GatewayConfig } from './gateway.js';
+import { BUILT_IN_ROLES, GATEWAY_HINTS, GATEWAY_PATTERN_VARIABLES, GATEWAY_VARIABLES, readGateway, type GatewayConfig } from './gateway.js';
 import { checkMail, MAIL_HINTS, MAIL_VARIABLES, type MailConfig } from './mail.js';
 import { GENERATE_SECRET_HINT, parseSecret, type Secret } from './secret.js';
 
@@ -14,6 +14,7 @@ export { BUILT_IN_ROLES, UPSTREAM_SCHEMA_PREFIX, type AuthorizationMode, type Ga
 export type { MailConfig, MailDelivery } from './mail.js';
 import { OIDC_PATTERN_VARIABLES, readOidcConfig, type OidcConfig } from './oidc.js';
 import { performanceHints, performanceVariables, readPerformance, type PerformanceConfig } from './performance.js';
+import { MFA_VARIABLES, readMfaConfig, type MfaConfig } from './mfa.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
 export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
@@ -82,6 +83,8 @@ export interface Config extends GatewayConfig {
   readonly secretsSource: 'environment' | 'generated';
   /** Things worth a warning at start (logged by main once a logger exists). */
   readonly warnings: readonly string[];
+  /** Passkeys, the second factor and re-authentication (src/config/mfa.ts). */
+  readonly mfa: MfaConfig;
 }
 
 /** Every problem found, each with how to fix it. Thrown once, with all of them. */
@@ -147,7 +150,7 @@ const envSchema = z.object({
 const PATTERN_VARIABLES = [...GATEWAY_PATTERN_VARIABLES, ...OIDC_PATTERN_VARIABLES];
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
-export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES]);
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES, ...MFA_VARIABLES]);
 
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   ...MAIL_HINTS,
@@ -283,9 +286,15 @@ export function loadConfig(env: Env): Config {
   }
   const gateway = readGateway(vars, blankAsUnset, problems);
   const oidc = readOidcConfig(blankAsUnset, { production, publicUrl: mail?.publicUrl ?? '', publicUrlSet: vars.PUBLIC_URL !== undefined }, problems);
+  const mfa = readMfaConfig(
+    blankAsUnset,
+    { publicUrl: mail?.publicUrl, knownRoles: [...new Set([...(vars.ROLES ?? []), ...BUILT_IN_ROLES])], production },
+    problems,
+  );
   if (problems.length > 0 || (hmac && jwtSecret === undefined) || refreshTokenHashSecret === undefined || mail === undefined || gateway === undefined) {
     throw new ConfigError(problems);
   }
+  if (mfa === undefined) throw new ConfigError(problems);
   const valid = vars as z.infer<typeof envSchema>;
 
   return deepFreeze({
@@ -324,6 +333,7 @@ export function loadConfig(env: Env): Config {
     performance: readPerformance(valid),
     secretsSource,
     warnings,
+    mfa,
   });
 }
 

@@ -10,6 +10,8 @@ export interface SessionTransport {
   setSessionCookies(session: IssuedSession): void;
   /** Expires both cookies (same names, paths and attributes), and any refresh cookie that shadowed ours. */
   clearSessionCookies(): void;
+  /** Sets the short-lived cookie a passkey sign-in's challenge is bound to (absent in transports without cookies). */
+  setPasskeyCookie?(value: string, maxAgeSeconds: number): void;
 }
 
 /** `auth` is /graphql/auth, where the refresh cookie travels and only the auth operations are served. */
@@ -27,6 +29,8 @@ export interface GatewayContext {
   readonly refreshCookieShadowed: boolean;
   /** The access token as sent, unchecked. Only logout reads it: to end the session of a genuine but expired one. */
   readonly presentedAccessToken?: string | undefined;
+  /** The passkey ceremony cookie, when the browser sent it. Unchecked. */
+  readonly passkeyCookie?: string | undefined;
   readonly auth: AuthService;
   /** Sign-in providers and the account's sign-in methods. */
   readonly oidc: OidcService;
@@ -41,6 +45,7 @@ export interface RequestCredentials {
   readonly accessToken: string | undefined;
   readonly refreshCookie: string | undefined;
   readonly refreshCookieShadowed: boolean;
+  readonly passkeyCookie?: string | undefined;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
 }
@@ -58,6 +63,7 @@ export function createContextFactory(auth: AuthService, oidc: OidcService): (req
     refreshCookie: request.refreshCookie,
     refreshCookieShadowed: request.refreshCookieShadowed,
     presentedAccessToken: request.accessToken,
+    passkeyCookie: request.passkeyCookie,
     auth,
     oidc,
     client: request.client,

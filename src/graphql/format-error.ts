@@ -62,6 +62,8 @@ export function createFormatError(logger: Logger, options: FormatErrorOptions = 
           ...(original.reason && { reason: original.reason }),
           ...(original.field && { field: original.field }),
           ...(original.retryAfterSeconds !== undefined && { retryAfterSeconds: original.retryAfterSeconds }),
+          ...(original.challenge !== undefined && { challenge: original.challenge }),
+          ...(original.methods !== undefined && { methods: [...original.methods] }),
         },
       };
     }

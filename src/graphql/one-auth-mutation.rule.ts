@@ -1,7 +1,7 @@
 import { GraphQLError, Kind, type ASTVisitor, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
 
 /** The mutations that check a credential or start, rotate or end a session. */
-export const AUTH_MUTATIONS: readonly string[] = Object.freeze(['login', 'signUp', 'refresh', 'logout']);
+export const AUTH_MUTATIONS: readonly string[] = Object.freeze(['login', 'signUp', 'refresh', 'logout', 'verifySecondFactor', 'reauthenticate', 'loginWithPasskey']);
 
 /**
  * At most one auth mutation per operation: without it, one request carries a dozen `login` fields through

@@ -10,6 +10,8 @@ import { SessionsResolver } from './resolvers/sessions.resolver.js';
 import { SignInMethodsFieldResolver, SignInResolver } from './resolvers/sign-in.resolver.js';
 import { UserFieldsResolver } from './resolvers/user-fields.resolver.js';
 import { UserResolver } from './resolvers/user.resolver.js';
+import { SecondFactorResolver } from './resolvers/second-factor.resolver.js';
+import { PasskeysResolver } from './resolvers/passkeys.resolver.js';
 
 /**
  * Root fields anyone may call. Every other root field must carry `@authorized`: the schema refuses to build
@@ -24,11 +26,14 @@ export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze([
   'Mutation.resetPassword',
   'Mutation.verifyEmail',
   'Query.signInProviders',
+  'Mutation.verifySecondFactor',
+  'Mutation.passkeyLoginOptions',
+  'Mutation.loginWithPasskey',
 ]);
 
 export function buildGatewaySchema(): GraphQLSchema {
   const schema = buildSchemaSync({
-    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver, UserFieldsResolver, SignInResolver, SignInMethodsFieldResolver],
+    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver, UserFieldsResolver, SignInResolver, SignInMethodsFieldResolver, SecondFactorResolver, PasskeysResolver],
     // type-graphql replaces graphql-js's directives with this list: keep @include, @skip, @deprecated and the rest.
     directives: [...specifiedDirectives, authorizedDirective],
     validate: false,

@@ -14,6 +14,11 @@ export const ACCESS_COOKIE = '__Host-portcullis-access';
  */
 export const REFRESH_COOKIE = '__Secure-portcullis-refresh';
 export const AUTH_PATH = '/graphql/auth';
+/**
+ * Binds a passkey sign-in's challenge to the browser that asked for it (a random value; the challenge record keeps
+ * only its hash). HttpOnly, SameSite=Strict, five minutes.
+ */
+export const PASSKEY_COOKIE = '__Host-portcullis-passkey';
 export const API_PATH = '/graphql';
 
 /**
@@ -116,4 +121,16 @@ export function readAccessToken(headers: IncomingHttpHeaders): string | undefine
   const cookieHeader = headers.cookie;
   if (cookieHeader === undefined) return undefined;
   return parse(cookieHeader)[ACCESS_COOKIE];
+}
+
+/** The passkey ceremony cookie (see PASSKEY_COOKIE). */
+export function passkeyCookie(value: string, maxAgeSeconds: number): string {
+  return serialize(PASSKEY_COOKIE, value, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', maxAge: maxAgeSeconds });
+}
+
+/** The passkey ceremony cookie the browser sent, if any. */
+export function readPasskeyCookie(headers: IncomingHttpHeaders): string | undefined {
+  const cookieHeader = headers.cookie;
+  if (cookieHeader === undefined || !cookieHeader.includes(PASSKEY_COOKIE)) return undefined;
+  return parse(cookieHeader)[PASSKEY_COOKIE];
 }

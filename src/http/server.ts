@@ -19,7 +19,9 @@ import {
   AUTH_PATH,
   clearedSessionCookies,
   clearedShadowRefreshCookies,
+  passkeyCookie,
   readAccessToken,
+  readPasskeyCookie,
   readRefreshCookie,
   refreshCookieCount,
   sessionCookies,
@@ -72,6 +74,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
       accessToken: readAccessToken(req.headers),
       refreshCookie: shadowed ? undefined : readRefreshCookie(req.headers),
       refreshCookieShadowed: shadowed,
+      passkeyCookie: readPasskeyCookie(req.headers),
       client: clientInfo(req),
       transport: {
         setSessionCookies: (session) => {
@@ -79,6 +82,9 @@ export function createHttpApp(deps: HttpAppDeps): Express {
         },
         clearSessionCookies: () => {
           res.append('Set-Cookie', shadowed ? [...clearedSessionCookies(), ...clearedShadowRefreshCookies(req.hostname || '')] : clearedSessionCookies());
+        },
+        setPasskeyCookie: (value, maxAgeSeconds) => {
+          res.append('Set-Cookie', passkeyCookie(value, maxAgeSeconds));
         },
       },
     });

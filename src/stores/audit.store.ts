@@ -18,7 +18,17 @@ export interface AuditEvent {
     | 'oidc-sign-in'
     | 'oidc-sign-up'
     | 'oidc-linked'
-    | 'oidc-unlinked';
+    | 'oidc-unlinked'
+    | 'signed-in'
+    | 'reauthenticated'
+    | 'second-factor-failed'
+    | 'recovery-code-used'
+    | 'totp-enabled'
+    | 'totp-disabled'
+    | 'recovery-codes-regenerated'
+    | 'passkey-added'
+    | 'passkey-removed'
+    | 'passkey-refused';
   readonly userId: string;
   readonly sessionId: string | null;
   readonly at: Date;

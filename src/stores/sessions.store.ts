@@ -14,6 +14,10 @@ export interface SessionRecord {
   readonly userAgent: string | null;
   /** Coarse (a /24 or /48 network), enough to recognise a session, not to locate a person. */
   readonly clientAddress: string | null;
+  /** How it signed in (RFC 8176 `amr`: pwd, otp, mfa, hwk, swk, user, fed). Step-ups are kept apart (session-step-ups.store.ts). */
+  readonly amr: readonly string[];
+  /** When the person proved who they are at sign-in (`auth_time`). */
+  readonly authTime: Date;
 }
 
 export type RevokeReason =
@@ -63,6 +67,8 @@ interface SessionDocument {
   revokedReason: RevokeReason | null;
   userAgent: string | null;
   clientAddress: string | null;
+  amr?: string[];
+  authTime?: Date;
 }
 
 const sessionSchema = new Schema<SessionDocument>(
@@ -76,6 +82,8 @@ const sessionSchema = new Schema<SessionDocument>(
     revokedReason: { type: String, default: null },
     userAgent: { type: String, default: null },
     clientAddress: { type: String, default: null },
+    amr: { type: [String], default: undefined },
+    authTime: { type: Date, default: undefined },
   },
   { collection: 'sessions', versionKey: false, strict: 'throw' },
 );
@@ -146,8 +154,8 @@ export async function createSessionsStore(database: Database): Promise<SessionsS
 }
 
 function withoutId(session: SessionRecord): Omit<SessionDocument, '_id' | 'revokedReason'> {
-  const { id: _id, ...rest } = session;
-  return { ...rest };
+  const { id: _id, amr, ...rest } = session;
+  return { ...rest, amr: [...amr] };
 }
 
 function toRecord(doc: SessionDocument): SessionRecord {
@@ -160,5 +168,8 @@ function toRecord(doc: SessionDocument): SessionRecord {
     revokedAt: doc.revokedAt,
     userAgent: doc.userAgent,
     clientAddress: doc.clientAddress,
+    // Sessions stored before sign-in methods were recorded: a password sign-in, proved when it started.
+    amr: doc.amr ?? ['pwd'],
+    authTime: doc.authTime ?? doc.createdAt,
   };
 }

@@ -27,6 +27,10 @@ export interface AccessTokenClaims {
   readonly generation: number;
   readonly issuedAt: number;
   readonly expiresAt: number;
+  /** How the session signed in (`amr`, RFC 8176 values such as pwd, otp, mfa, hwk); empty for tokens issued before it existed. */
+  readonly amr: readonly string[];
+  /** When the person last proved who they are (`auth_time`, seconds); 0 for tokens issued before it existed. */
+  readonly authTime: number;
 }
 
 export interface IssuedAccessToken {
@@ -57,6 +61,9 @@ export interface TokenSubject {
   /** The user's token generation (default 0). */
   readonly generation?: number;
   readonly notAfter?: number;
+  /** `amr` and `auth_time` (seconds) of the session. */
+  readonly amr?: readonly string[];
+  readonly authTime?: number;
 }
 
 export interface AccessTokens {
@@ -89,9 +96,11 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     const expiresAt = Math.min(issuedAt + ttlSeconds, subject.notAfter ?? Number.POSITIVE_INFINITY);
     const tokenId = randomId();
     const generation = subject.generation ?? 0;
+    const amr = [...(subject.amr ?? [])];
+    const authTime = subject.authTime ?? issuedAt;
     const key = keys.current(now());
     if (!key.signKey) throw new Error(`The current key ${key.kid} cannot sign in this process.`);
-    const token = await new SignJWT({ sid: subject.sessionId, roles: [...subject.roles], gen: generation })
+    const token = await new SignJWT({ sid: subject.sessionId, roles: [...subject.roles], gen: generation, amr, auth_time: authTime })
       .setProtectedHeader({ alg: key.alg, typ: ACCESS_TOKEN_TYPE, kid: key.kid })
       .setSubject(subject.userId)
       .setJti(tokenId)
@@ -100,7 +109,7 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt)
       .sign(key.signKey);
-    return { token, claims: { userId: subject.userId, sessionId: subject.sessionId, tokenId, roles: [...subject.roles], generation, issuedAt, expiresAt } };
+    return { token, claims: { userId: subject.userId, sessionId: subject.sessionId, tokenId, roles: [...subject.roles], generation, issuedAt, expiresAt, amr, authTime } };
   }
 
   async function verify(token: string): Promise<AccessTokenVerification> {
@@ -195,13 +204,27 @@ function invalid(): AccessTokenVerification {
 
 /** Claim types are checked too: a genuine signature over a payload of the wrong shape is still refused. */
 function readClaims(payload: JWTPayload): AccessTokenClaims | undefined {
-  const { sub, sid, jti, iat, exp, roles, gen } = payload as JWTPayload & { sid?: unknown; roles?: unknown; gen?: unknown };
+  const { sub, sid, jti, iat, exp, roles, gen, amr, auth_time } = payload as JWTPayload & { sid?: unknown; roles?: unknown; gen?: unknown; amr?: unknown; auth_time?: unknown };
   if (!isId(sub) || !isId(sid) || !isId(jti)) return undefined;
   if (!isNumericDate(iat) || !isNumericDate(exp)) return undefined;
   if (!Array.isArray(roles) || roles.length > 32 || !roles.every((role) => typeof role === 'string' && role.length <= 64)) return undefined;
   // Tokens issued before `gen` existed count as generation 0, the generation every user starts at.
   if (gen !== undefined && !(typeof gen === 'number' && Number.isSafeInteger(gen) && gen >= 0)) return undefined;
-  return { userId: sub, sessionId: sid, tokenId: jti, roles: roles as string[], generation: gen ?? 0, issuedAt: iat, expiresAt: exp };
+  // Tokens issued before `amr` and `auth_time` existed say nothing about how their session signed in: no
+  // factor counts, and any re-authentication check asks again.
+  if (amr !== undefined && !(Array.isArray(amr) && amr.length <= 8 && amr.every((value) => typeof value === 'string' && value.length <= 16))) return undefined;
+  if (auth_time !== undefined && !isNumericDate(auth_time)) return undefined;
+  return {
+    userId: sub,
+    sessionId: sid,
+    tokenId: jti,
+    roles: roles as string[],
+    generation: gen ?? 0,
+    issuedAt: iat,
+    expiresAt: exp,
+    amr: (amr as string[] | undefined) ?? [],
+    authTime: auth_time ?? 0,
+  };
 }
 
 /** Times we could have issued: jose accepts any JSON number (1e308, Infinity from 1e309), which no Date can hold. */

@@ -18,6 +18,9 @@ export interface IdentitySubject {
   readonly roles: readonly string[];
   /** The access token's own `exp` (seconds): the identity token never outlives it. */
   readonly notAfter: number;
+  /** How the session signed in and when (RFC 8176 `amr`, `auth_time` in seconds), passed on to upstreams. */
+  readonly amr?: readonly string[];
+  readonly authTime?: number;
 }
 
 export interface IssuedIdentityToken {
@@ -66,7 +69,12 @@ export function createIdentityTokens(options: { keys: KeyRing; issuer: string; n
       const expiresAt = Math.min(issuedAt + IDENTITY_TOKEN_TTL_SECONDS, subject.notAfter);
       const key = await identityKeyFor(keys.current(at), audience);
       if (!key.signKey) throw new Error(`The current key ${key.kid} cannot sign in this process.`);
-      const token = await new SignJWT({ sid: subject.sessionId, roles: [...subject.roles] })
+      const token = await new SignJWT({
+        sid: subject.sessionId,
+        roles: [...subject.roles],
+        ...(subject.amr !== undefined && { amr: [...subject.amr] }),
+        ...(subject.authTime !== undefined && subject.authTime > 0 && { auth_time: subject.authTime }),
+      })
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: IDENTITY_TOKEN_TYPE })
         .setIssuer(issuer)
         .setAudience(audience)

@@ -5,7 +5,10 @@
 import type { DocumentNode, GraphQLError } from 'graphql';
 
 /** What an upstream SDL says about one field or object type. */
-export type FieldRule = { readonly kind: 'public' } | { readonly kind: 'authorized'; readonly roles: readonly string[] };
+export type FieldRule =
+  | { readonly kind: 'public' }
+  /** `mfa`: `@authorized(mfa: true)`, only for sessions that signed in with a second factor or a passkey. */
+  | { readonly kind: 'authorized'; readonly roles: readonly string[]; readonly mfa?: boolean };
 
 /**
  * Rules of every upstream, keyed 'Type.field' (fields) and 'Type' (object types). Fields of types not in `owned`
@@ -35,11 +38,12 @@ export type Caller =
   | { readonly kind: 'guest' }
   | { readonly kind: 'rejected'; readonly reason: 'TOKEN_EXPIRED' | 'TOKEN_INVALID' }
   | { readonly kind: 'unavailable' }
-  | { readonly kind: 'user'; readonly roles: readonly string[] };
+  /** `amr`: how the session signed in (RFC 8176); `mfa` in it passes `@authorized(mfa: true)`. */
+  | { readonly kind: 'user'; readonly roles: readonly string[]; readonly amr?: readonly string[] };
 
 export interface Denial {
   readonly code: 'UNAUTHENTICATED' | 'FORBIDDEN' | 'SERVICE_UNAVAILABLE';
-  readonly reason?: 'TOKEN_EXPIRED' | 'TOKEN_INVALID';
+  readonly reason?: 'TOKEN_EXPIRED' | 'TOKEN_INVALID' | 'MFA_REQUIRED';
 }
 
 /** One denied field selection of the operation, as written (no list indices: those exist only in the answer). */

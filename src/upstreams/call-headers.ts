@@ -20,6 +20,6 @@ export async function callHeadersFor(
   }
   const { viewer } = input;
   if (viewer.kind !== 'user') return forwarded;
-  const authorization = await input.identity.authorizationFor({ userId: viewer.userId, sessionId: viewer.sessionId, roles: viewer.roles, notAfter: viewer.expiresAt }, upstream);
+  const authorization = await input.identity.authorizationFor({ userId: viewer.userId, sessionId: viewer.sessionId, roles: viewer.roles, notAfter: viewer.expiresAt, amr: viewer.amr, authTime: viewer.authTime }, upstream);
   return { ...forwarded, authorization };
 }

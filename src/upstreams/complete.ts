@@ -9,7 +9,7 @@ import {
   type GraphQLSchema,
   type GraphQLTypeResolver,
 } from 'graphql';
-import { ErrorCode, GatewayError, TokenRejection } from '../errors.js';
+import { ErrorCode, ForbiddenReason, GatewayError, TokenRejection } from '../errors.js';
 import type { Caller, Denial } from './authorization-types.js';
 import { decide, type Requirements } from './requirements.js';
 
@@ -105,6 +105,7 @@ function badUserInput(error: GraphQLError): GraphQLError {
 
 function toGatewayError(denial: Denial): GatewayError {
   const code = denial.code === 'FORBIDDEN' ? ErrorCode.FORBIDDEN : denial.code === 'SERVICE_UNAVAILABLE' ? ErrorCode.SERVICE_UNAVAILABLE : ErrorCode.UNAUTHENTICATED;
+  if (denial.reason === 'MFA_REQUIRED') return new GatewayError(code, { reason: ForbiddenReason.MFA_REQUIRED });
   const reason = denial.reason === undefined ? undefined : denial.reason === 'TOKEN_EXPIRED' ? TokenRejection.TOKEN_EXPIRED : TokenRejection.TOKEN_INVALID;
   return new GatewayError(code, reason ? { reason } : {});
 }

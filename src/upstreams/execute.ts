@@ -77,6 +77,8 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
     const introspection = selectsIntrospection(document, operationName);
     if (owners.size === 1 && owners.has(GATEWAY_SOURCE) && !introspection) return run(composition.ownSchema, request.context);
 
+    // A session that must first enroll a second factor (MFA_REQUIRED_ROLES) reaches no upstream.
+    if (request.viewer.kind === 'user' && request.viewer.enrollmentOnly) return { data: null, errors: [gatewayErrorAt(ErrorCode.MFA_ENROLLMENT_REQUIRED, undefined)] };
     const caller = callerOf(request.viewer);
     const decision = composition.planner.authorize({ document, operationName, variables, caller });
     if (decision.deniedCount > 0 && mode === 'reject') {
@@ -180,7 +182,7 @@ function completeAnswer(
 export function callerOf(viewer: Viewer): Caller {
   switch (viewer.kind) {
     case 'user':
-      return { kind: 'user', roles: viewer.roles };
+      return { kind: 'user', roles: viewer.roles, amr: viewer.amr };
     case 'rejected':
       return { kind: 'rejected', reason: viewer.reason };
     default:
@@ -192,7 +194,7 @@ function deniedError(denied: DeniedSelection): GraphQLError {
   return gatewayErrorAt(denied.code, denied.path, denied.reason);
 }
 
-function gatewayErrorAt(code: ErrorCode, path: readonly (string | number)[] | undefined, reason?: TokenRejection): GraphQLError {
+function gatewayErrorAt(code: ErrorCode, path: readonly (string | number)[] | undefined, reason?: TokenRejection | 'MFA_REQUIRED'): GraphQLError {
   const original = new GatewayError(code, reason ? { reason } : {});
   return new GraphQLError(original.message, { ...(path && { path }), originalError: original, extensions: { code } });
 }

@@ -31,7 +31,7 @@ export function createIdentityCache(options: { tokens: IdentityTokens; now: () =
   const pending = new Map<string, Promise<IssuedIdentityToken>>();
   return {
     async authorizationFor(subject: IdentitySubject, audience: string): Promise<string> {
-      const key = `${subject.sessionId}\u0000${audience}\u0000${subject.notAfter}\u0000${subject.roles.join(',')}`;
+      const key = `${subject.sessionId}\u0000${audience}\u0000${subject.notAfter}\u0000${subject.roles.join(',')}\u0000${subject.amr?.join(',') ?? ''}\u0000${subject.authTime ?? 0}`;
       const cached = cache.get(key);
       if (cached && cached.expiresAt - now() / 1000 >= Math.min(MIN_REMAINING_SECONDS, subject.notAfter - now() / 1000)) return cached.authorization;
       let signing = pending.get(key);

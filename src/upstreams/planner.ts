@@ -68,7 +68,9 @@ export function createPlanner(input: { schema: GraphQLSchema; rules: Authorizati
         return `r:${caller.reason}`;
       case 'user': {
         const relevant = caller.roles.filter((role) => requirements.namedRoles.has(role));
-        return relevant.length === 0 ? 'U' : `U:${relevant.length === 1 ? relevant[0] : [...new Set(relevant)].sort().join(',')}`;
+        // Whether the session is multi-factor changes decisions under @authorized(mfa: true).
+        const kind = caller.amr?.includes('mfa') ? 'M' : 'U';
+        return relevant.length === 0 ? kind : `${kind}:${relevant.length === 1 ? relevant[0] : [...new Set(relevant)].sort().join(',')}`;
       }
     }
   }

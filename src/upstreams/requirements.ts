@@ -16,6 +16,11 @@ export interface Requirements {
 }
 
 const SIGNED_IN: readonly string[] = Object.freeze([]);
+/**
+ * The clause of `@authorized(mfa: true)`: compared by identity, never by its content (no role can be named
+ * '#mfa': roles are [A-Z][A-Z0-9_]*).
+ */
+const MULTI_FACTOR: readonly string[] = Object.freeze(['#mfa']);
 
 /**
  * The rules combined, once per schema. A field's requirement is its own rule (an upstream root field without
@@ -40,20 +45,28 @@ export function compileRequirements(schema: GraphQLSchema, rules: AuthorizationR
 
   function compute(parent: GraphQLObjectType, fieldName: string): Requirement {
     const clauses: (readonly string[])[] = [];
-    const add = (clause: readonly string[] | undefined): void => {
+    const add = (clause: readonly string[] | undefined, rule?: FieldRule): void => {
       if (clause) clauses.push(clause);
+      if (rule?.kind === 'authorized' && rule.mfa) clauses.push(MULTI_FACTOR);
     };
     const coordinate = `${parent.name}.${fieldName}`;
     const own = rules.fields.get(coordinate);
     const isRoot = roots.has(parent.name);
     if (own === undefined && isRoot) clauses.push(SIGNED_IN);
-    add(clauseOf(own));
-    for (const iface of parent.getInterfaces()) add(clauseOf(rules.fields.get(`${iface.name}.${fieldName}`)));
+    add(clauseOf(own), own);
+    for (const iface of parent.getInterfaces()) {
+      const rule = rules.fields.get(`${iface.name}.${fieldName}`);
+      add(clauseOf(rule), rule);
+    }
     // A root type's rule belongs to the upstream that wrote it, recorded per root field at composition.
-    add(clauseOf(isRoot ? rules.rootTypeRules.get(coordinate) : rules.types.get(parent.name)));
+    const typeRule = isRoot ? rules.rootTypeRules.get(coordinate) : rules.types.get(parent.name);
+    add(clauseOf(typeRule), typeRule);
     const field = parent.getFields()[fieldName];
     const returned = field ? getNamedType(field.type) : undefined;
-    if (returned && isObjectType(returned)) add(clauseOf(rules.types.get(returned.name)));
+    if (returned && isObjectType(returned)) {
+      const returnedRule = rules.types.get(returned.name);
+      add(clauseOf(returnedRule), returnedRule);
+    }
     return simplify(clauses);
   }
 
@@ -83,6 +96,7 @@ const UNAUTHENTICATED: Denial = Object.freeze({ code: 'UNAUTHENTICATED' });
 const EXPIRED: Denial = Object.freeze({ code: 'UNAUTHENTICATED', reason: 'TOKEN_EXPIRED' });
 const INVALID: Denial = Object.freeze({ code: 'UNAUTHENTICATED', reason: 'TOKEN_INVALID' });
 const FORBIDDEN: Denial = Object.freeze({ code: 'FORBIDDEN' });
+const MFA_REQUIRED: Denial = Object.freeze({ code: 'FORBIDDEN', reason: 'MFA_REQUIRED' });
 
 /**
  * The same decision as src/graphql/authorized.ts makes for the gateway's own fields: an unavailable revocation
@@ -99,9 +113,11 @@ export function decide(requirement: Requirement, caller: Caller): Denial | undef
     case 'guest':
       return UNAUTHENTICATED;
     case 'user':
+      // Roles first: a caller without the role learns nothing about a second factor it would also need.
       for (const clause of requirement) {
-        if (clause.length > 0 && !clause.some((role) => caller.roles.includes(role))) return FORBIDDEN;
+        if (clause !== MULTI_FACTOR && clause.length > 0 && !clause.some((role) => caller.roles.includes(role))) return FORBIDDEN;
       }
+      if (requirement.includes(MULTI_FACTOR) && !caller.amr?.includes('mfa')) return MFA_REQUIRED;
       return undefined;
   }
 }

@@ -147,9 +147,18 @@ function readAuthorized(
 ): FieldRule | undefined {
   let roles: string[] = [];
   let named = false;
+  let mfa = false;
   for (const argument of directive.arguments ?? []) {
+    if (argument.name.value === 'mfa') {
+      if (argument.value.kind !== Kind.BOOLEAN) {
+        problems.push(`${where}: @authorized(mfa:) on ${subject} must be true or false, e.g. @authorized(mfa: true).`);
+        return undefined;
+      }
+      mfa = argument.value.value;
+      continue;
+    }
     if (argument.name.value !== 'roles') {
-      problems.push(`${where}: @authorized on ${subject} has an unknown argument "${argument.name.value}"; the only argument is roles: ["ROLE", ...].`);
+      problems.push(`${where}: @authorized on ${subject} has an unknown argument "${argument.name.value}"; the arguments are roles: ["ROLE", ...] and mfa: true.`);
       return undefined;
     }
     const read = readRoleList(argument.value);
@@ -176,7 +185,7 @@ function readAuthorized(
     );
     return undefined;
   }
-  return { kind: 'authorized', roles: [...new Set(roles)] };
+  return { kind: 'authorized', roles: [...new Set(roles)], ...(mfa && { mfa: true }) };
 }
 
 /**

@@ -67,7 +67,7 @@ describe('a refresh on the happy path', () => {
       client.off('commandSucceeded', onSucceed);
     }
 
-    expect(commands.map((command) => command.name).sort()).toEqual(['find refresh_tokens', 'find sessions', 'find users', 'insert refresh_tokens']);
+    expect(commands.map((command) => command.name).sort()).toEqual(['find refresh_tokens', 'find session_step_ups', 'find sessions', 'find users', 'insert refresh_tokens']);
     expect(roundTrips(commands)).toBe(2);
   });
 });

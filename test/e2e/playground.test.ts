@@ -6,7 +6,9 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Secret, TOTP } from 'otpauth';
 import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/http/cookies.js';
+import { BeginTotpEnrollmentDocument, ConfirmTotpEnrollmentDocument, LoginDocument } from '../generated/operations.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { launchChromium } from '../support/chromium.js';
 
@@ -91,6 +93,28 @@ describe('the playground in a browser', () => {
     // The auth mutations went to /graphql/auth (where the refresh cookie is scoped), everything else to /graphql.
     expect(posts.filter((path) => path === '/graphql/auth')).toHaveLength(3);
     expect(posts).toContain('/graphql');
+  }, 60_000);
+
+  it('signs in with a second factor: login answers MFA_REQUIRED with a challenge, verifySecondFactor completes it', async () => {
+    const email = 'grace@example.com';
+    await gateway.createUser({ email, password: PASSWORD });
+    // Enrolled through the API; the codes computed here from the secret (otpauth), not by the server.
+    const signedIn = await gateway.request(LoginDocument, { email, password: PASSWORD, delivery: 'BODY' });
+    const auth = { headers: { authorization: `Bearer ${signedIn.body.data?.login.accessToken ?? ''}` } };
+    const secret = (await gateway.request(BeginTotpEnrollmentDocument, {}, auth)).body.data?.beginTotpEnrollment.secret ?? '';
+    const totp = new TOTP({ secret: Secret.fromBase32(secret) });
+    const step = Math.floor(Date.now() / 30_000);
+    expect((await gateway.request(ConfirmTotpEnrollmentDocument, { code: totp.generate({ timestamp: step * 30_000 }) }, auth)).body.errors).toBeUndefined();
+
+    const asked = await run(`mutation { login(email: "${email}", password: "${PASSWORD}") { user { email } } }`, 'MFA_REQUIRED');
+    const challenge = /"challenge": "([A-Za-z0-9_-]{43})"/.exec(asked)?.[1];
+    expect(challenge).toBeDefined();
+    // The confirming code is spent; the next step's code is accepted (one step of drift is allowed).
+    const code = totp.generate({ timestamp: (step + 1) * 30_000 });
+    const verified = await run(`mutation { verifySecondFactor(challenge: "${challenge}", code: "${code}") { user { email } } }`, email);
+    expect(verified).not.toContain('"errors"');
+    const session = await run('{ currentSession { amr } }', 'mfa');
+    expect(session).not.toContain('"errors"');
   }, 60_000);
 
   it('sends no request to another origin and breaks no CSP rule', () => {

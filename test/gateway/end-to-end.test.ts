@@ -192,6 +192,8 @@ describe('gateway in front of upstreams', () => {
         sub: access.sub,
         sid: access['sid'],
         roles: ['USER'],
+        amr: ['pwd'],
+        auth_time: access['auth_time'],
         jti: expect.any(String),
         iat: expect.any(Number),
         exp: expect.any(Number),

@@ -16,7 +16,7 @@ class LeakyResolver {
   }
 }
 
-const user = (roles: string[]): Viewer => ({ kind: 'user', userId: 'u1', sessionId: 's1', tokenId: 't1', roles, expiresAt: 2_000_000_000 });
+const user = (roles: string[]): Viewer => ({ kind: 'user', userId: 'u1', sessionId: 's1', tokenId: 't1', roles, expiresAt: 2_000_000_000, amr: ['pwd'], authTime: 0, enrollmentOnly: false });
 
 /** Only what the guarded example fields touch; the guard runs before any of it. */
 const auth = { listUsers: async () => [] } as unknown as AuthService;
@@ -51,6 +51,9 @@ describe('@authorized', () => {
       'Mutation.resetPassword',
       'Mutation.verifyEmail',
       'Query.signInProviders',
+      'Mutation.verifySecondFactor',
+      'Mutation.passkeyLoginOptions',
+      'Mutation.loginWithPasskey',
     ]);
     expect(unguardedRootFields(schema)).toEqual([]);
   });
@@ -66,7 +69,7 @@ describe('@authorized', () => {
     const committed = readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8');
     const printed = printGatewaySchema(schema);
     expect(committed.endsWith(printed)).toBe(true);
-    expect(printed).toContain('directive @authorized(roles: [String!]) on FIELD_DEFINITION');
+    expect(printed).toContain('directive @authorized(roles: [String!], mfa: Boolean) on FIELD_DEFINITION');
     expect(printed).toMatch(/^\s*me: User! @authorized$/m);
     expect(printed).toMatch(/^\s*users\(.*\): \[User!\]! @authorized\(roles: \["ADMIN"\]\)$/m);
   });

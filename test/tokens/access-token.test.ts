@@ -136,7 +136,7 @@ describe('access tokens', () => {
       for (const token of [viaJose, viaHmac]) {
         expect(await tokens.verify(token)).toEqual({
           ok: true,
-          claims: { userId: 'user-1', sessionId: 'session-1', tokenId: 'token-1', roles: ['USER'], generation: 0, issuedAt: nowSeconds(), expiresAt: nowSeconds() + TTL_SECONDS },
+          claims: { userId: 'user-1', sessionId: 'session-1', tokenId: 'token-1', roles: ['USER'], generation: 0, issuedAt: nowSeconds(), expiresAt: nowSeconds() + TTL_SECONDS, amr: [], authTime: 0 },
         });
       }
     });

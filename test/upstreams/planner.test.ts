@@ -285,7 +285,7 @@ describe('planner: nothing allowed, mutations and caller states', () => {
   });
 
   it('takes the gateway\'s own Viewer as the caller, as it is', () => {
-    const viewer: Viewer = { kind: 'user', userId: 'u1', sessionId: 's1', tokenId: 't1', roles: ['ADMIN'], expiresAt: 2_000_000_000 };
+    const viewer: Viewer = { kind: 'user', userId: 'u1', sessionId: 's1', tokenId: 't1', roles: ['ADMIN'], expiresAt: 2_000_000_000, amr: ['pwd'], authTime: 0, enrollmentOnly: false };
     const caller: Caller = viewer;
     expect(send(f, '{ adminReport }', caller).data).toEqual({ adminReport: 'all good' });
   });

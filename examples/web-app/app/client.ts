@@ -8,7 +8,7 @@ import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, ServerError, gql, ty
 import { catchError, from, mergeMap, of, throwError, type Observable } from 'rxjs';
 
 /** Operations served at /graphql/auth, where the refresh cookie (Path=/graphql/auth) is sent. */
-const AUTH_OPERATIONS = new Set(['Login', 'Refresh', 'Logout']);
+const AUTH_OPERATIONS = new Set(['Login', 'Refresh', 'Logout', 'VerifySecondFactor', 'PasskeyLoginOptions', 'LoginWithPasskey']);
 
 export const LOGIN: TypedDocumentNode<{ login: { user: { email: string } } }, { email: string; password: string }> = gql`
   mutation Login($email: String!, $password: String!) {
@@ -17,6 +17,51 @@ export const LOGIN: TypedDocumentNode<{ login: { user: { email: string } } }, { 
         id
         email
       }
+    }
+  }
+`;
+
+/** The second step of a sign-in that answered MFA_REQUIRED. */
+export const VERIFY_SECOND_FACTOR: TypedDocumentNode<{ verifySecondFactor: { user: { email: string } } }, { challenge: string; code: string }> = gql`
+  mutation VerifySecondFactor($challenge: String!, $code: String!) {
+    verifySecondFactor(challenge: $challenge, code: $code) {
+      user {
+        id
+        email
+      }
+    }
+  }
+`;
+
+/** Passkeys: options for the browser's WebAuthn calls, and what it answered. */
+export const PASSKEY_LOGIN_OPTIONS: TypedDocumentNode<{ passkeyLoginOptions: unknown }> = gql`
+  mutation PasskeyLoginOptions {
+    passkeyLoginOptions
+  }
+`;
+
+export const LOGIN_WITH_PASSKEY: TypedDocumentNode<{ loginWithPasskey: { user: { email: string } } }, { response: unknown }> = gql`
+  mutation LoginWithPasskey($response: JSON!) {
+    loginWithPasskey(response: $response) {
+      user {
+        id
+        email
+      }
+    }
+  }
+`;
+
+export const PASSKEY_REGISTRATION_OPTIONS: TypedDocumentNode<{ passkeyRegistrationOptions: unknown }> = gql`
+  mutation PasskeyRegistrationOptions {
+    passkeyRegistrationOptions
+  }
+`;
+
+export const REGISTER_PASSKEY: TypedDocumentNode<{ registerPasskey: { id: string; name: string } }, { response: unknown; name: string }> = gql`
+  mutation RegisterPasskey($response: JSON!, $name: String) {
+    registerPasskey(response: $response, name: $name) {
+      id
+      name
     }
   }
 `;

@@ -5,7 +5,18 @@
  */
 import './style.css';
 import { CombinedGraphQLErrors, gql, type DocumentNode } from '@apollo/client';
-import { createGatewayClient, LOGIN, LOGOUT, type GatewayClient } from './client.js';
+import { startAuthentication, startRegistration, type PublicKeyCredentialCreationOptionsJSON, type PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/browser';
+import {
+  createGatewayClient,
+  LOGIN,
+  LOGIN_WITH_PASSKEY,
+  LOGOUT,
+  PASSKEY_LOGIN_OPTIONS,
+  PASSKEY_REGISTRATION_OPTIONS,
+  REGISTER_PASSKEY,
+  VERIFY_SECOND_FACTOR,
+  type GatewayClient,
+} from './client.js';
 
 interface AppConfig {
   readonly gatewayUrl: string;
@@ -66,6 +77,13 @@ function setStatus(text: string): void {
   element('status').textContent = text;
 }
 
+/** The challenge of an MFA_REQUIRED answer, if that is what came back. */
+function mfaChallengeOf(error: unknown): string | undefined {
+  if (!CombinedGraphQLErrors.is(error)) return undefined;
+  const extensions = error.errors[0]?.extensions;
+  return extensions?.['code'] === 'MFA_REQUIRED' && typeof extensions['challenge'] === 'string' ? extensions['challenge'] : undefined;
+}
+
 function codeOf(error: unknown): string {
   if (CombinedGraphQLErrors.is(error)) return String(error.errors[0]?.extensions?.['code'] ?? 'ERROR');
   return error instanceof Error ? error.name : 'ERROR';
@@ -79,6 +97,7 @@ async function main(): Promise<void> {
 
   function showSignedOut(message: string): void {
     element('signed-in').hidden = true;
+    element('second-factor-form').hidden = true;
     element('login-form').hidden = false;
     element('providers').hidden = false;
     element('panels').replaceChildren();
@@ -122,6 +141,7 @@ async function main(): Promise<void> {
     element('who').textContent = me.email;
     element('login-form').hidden = true;
     element('providers').hidden = true;
+    element('second-factor-form').hidden = true;
     element('signed-in').hidden = false;
     document.body.dataset['session'] = 'signed-in';
     await loadPanels();
@@ -151,6 +171,16 @@ async function main(): Promise<void> {
     const password = element<HTMLInputElement>('password').value;
     setStatus('Signing in…');
     void client.mutate({ mutation: LOGIN, variables: { email, password }, errorPolicy: 'all' }).then(async (result) => {
+      const challenge = mfaChallengeOf(result.error);
+      if (challenge) {
+        // The password was right; the account has a second factor: ask for a code.
+        element<HTMLInputElement>('password').value = '';
+        element('login-form').hidden = true;
+        element('second-factor-form').hidden = false;
+        element('second-factor-form').dataset['challenge'] = challenge;
+        setStatus('Enter the code from your authenticator app (or a recovery code).');
+        return;
+      }
       if (result.error || !result.data) {
         setStatus(`Sign-in failed: ${codeOf(result.error)}`);
         return;
@@ -178,6 +208,68 @@ async function main(): Promise<void> {
       }),
     );
   }
+  element<HTMLFormElement>('second-factor-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = element('second-factor-form');
+    const code = element<HTMLInputElement>('second-factor-code').value;
+    void client
+      .mutate({ mutation: VERIFY_SECOND_FACTOR, variables: { challenge: form.dataset['challenge'] ?? '', code }, errorPolicy: 'all' })
+      .then(async (result) => {
+        element<HTMLInputElement>('second-factor-code').value = '';
+        if (result.error || !result.data) {
+          const failure = codeOf(result.error);
+          // A spent or exhausted challenge cannot be answered again: back to the password.
+          if (failure === 'MFA_CHALLENGE_INVALID') showSignedOut('That sign-in attempt has ended. Sign in again.');
+          else setStatus(`Second factor refused: ${failure}`);
+          return;
+        }
+        if (!(await showSignedIn())) showSignedOut('Signed in, but the browser kept no session cookie: serve this app from the same site as the gateway.');
+      });
+  });
+
+  element('passkey-login').addEventListener('click', () => {
+    setStatus('Signing in with a passkey…');
+    void (async (): Promise<void> => {
+      const options = await client.mutate({ mutation: PASSKEY_LOGIN_OPTIONS, errorPolicy: 'all' });
+      if (options.error || !options.data) {
+        setStatus(`Passkey sign-in failed: ${codeOf(options.error)}`);
+        return;
+      }
+      let response: unknown;
+      try {
+        response = await startAuthentication({ optionsJSON: options.data.passkeyLoginOptions as PublicKeyCredentialRequestOptionsJSON });
+      } catch (error) {
+        setStatus(`Passkey sign-in cancelled: ${error instanceof Error ? error.name : 'ERROR'}`);
+        return;
+      }
+      const result = await client.mutate({ mutation: LOGIN_WITH_PASSKEY, variables: { response }, errorPolicy: 'all' });
+      if (result.error || !result.data) {
+        setStatus(`Passkey sign-in failed: ${codeOf(result.error)}`);
+        return;
+      }
+      if (!(await showSignedIn())) showSignedOut('Signed in, but the browser kept no session cookie: serve this app from the same site as the gateway.');
+    })();
+  });
+
+  element('add-passkey').addEventListener('click', () => {
+    void (async (): Promise<void> => {
+      const options = await client.mutate({ mutation: PASSKEY_REGISTRATION_OPTIONS, errorPolicy: 'all' });
+      if (options.error || !options.data) {
+        setStatus(`Adding a passkey failed: ${codeOf(options.error)}`);
+        return;
+      }
+      let response: unknown;
+      try {
+        response = await startRegistration({ optionsJSON: options.data.passkeyRegistrationOptions as PublicKeyCredentialCreationOptionsJSON });
+      } catch (error) {
+        setStatus(`Adding a passkey was cancelled: ${error instanceof Error ? error.name : 'ERROR'}`);
+        return;
+      }
+      const added = await client.mutate({ mutation: REGISTER_PASSKEY, variables: { response, name: 'This browser' }, errorPolicy: 'all' });
+      if (added.error || !added.data) setStatus(`Adding a passkey failed: ${codeOf(added.error)}`);
+      else setStatus(`Passkey "${added.data.registerPasskey.name}" added.`);
+    })();
+  });
 
   element('reload').addEventListener('click', () => void loadPanels());
 

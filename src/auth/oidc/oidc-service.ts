@@ -12,7 +12,7 @@ import type { Viewer } from '../auth-service.js';
 import { coarseAddress, throttleKey } from '../client-address.js';
 import { checkEmail } from '../credentials.js';
 import { Role } from '../roles.js';
-import type { ClientInfo, SessionManager } from '../session-manager.js';
+import type { ClientInfo, SessionManager, SignInProof } from '../session-manager.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import { safeReturnTo } from './return-to.js';
 import {
@@ -23,6 +23,8 @@ import {
   type SignInMethodView,
   type SignInProviderView,
 } from './types.js';
+
+const FEDERATED_PROOF: SignInProof = Object.freeze({ amr: Object.freeze(['fed']) });
 
 export type StartOutcome =
   | { readonly kind: 'redirect'; readonly authorizationUrl: string; readonly flowKey: string; readonly maxAgeSeconds: number }
@@ -121,11 +123,9 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
   /** `?link=1` links to the signed-in account, and only within minutes of a sign-in: a stolen session cannot. */
   async function recentSignIn(viewer: Viewer): Promise<string> {
     if (viewer.kind !== 'user') throw new OidcFailure(ErrorCode.UNAUTHENTICATED, 'linking needs a signed-in session');
-    const session = await sessions.find(viewer.sessionId);
-    // The session's creation is its sign-in (a refresh never changes it). The mfa work may add an explicit
-    // sign-in time (authTime) for step-up; it is the same moment for every session made at login.
-    const signedInAt = session?.createdAt.getTime() ?? 0;
-    if (!session || now() - signedInAt > REAUTHENTICATION_WINDOW_SECONDS * 1000) {
+    // auth_time: the session's sign-in, or its latest step-up (reauthenticate, verifySecondFactor); carried by the
+    // access token, so no database read.
+    if (now() - viewer.authTime * 1000 > REAUTHENTICATION_WINDOW_SECONDS * 1000) {
       throw new OidcFailure(ErrorCode.REAUTHENTICATION_REQUIRED, 'the sign-in is older than the window for linking');
     }
     return viewer.userId;
@@ -173,7 +173,8 @@ export function createOidcService(deps: OidcServiceDeps): OidcService {
         return { kind: 'linked', returnTo };
       }
       const user = await accountFor(identity, provider.trustedEmail, input.client);
-      const session = await sessions.start(user, input.client);
+      // RFC 8176 `fed`: the person proved who they are to a federated identity provider.
+      const session = await sessions.start(user, input.client, FEDERATED_PROOF);
       await record('oidc-sign-in', user.id, session.sessionId, input.client, `signed in through ${provider.name}`);
       logger.info({ provider: provider.name, userId: user.id }, 'signed in through an OIDC provider');
       return { kind: 'signed-in', returnTo, session };

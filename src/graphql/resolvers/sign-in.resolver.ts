@@ -18,6 +18,8 @@ export class SignInResolver {
   })
   async unlinkSignInProvider(@Arg('provider', () => String) provider: string, @Ctx() context: GatewayContext): Promise<boolean> {
     const viewer = requireViewer(context.viewer, []);
+    // Removing a way in is sensitive: a stolen session must not strip the owner's provider.
+    context.auth.requireRecentSignIn(viewer);
     await context.oidc.unlink({ userId: viewer.userId, sessionId: viewer.sessionId, provider, client: context.client });
     return true;
   }

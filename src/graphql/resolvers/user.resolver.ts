@@ -25,6 +25,8 @@ export class UserResolver {
       id: viewer.sessionId,
       accessTokenExpiresAt: new Date(viewer.expiresAt * 1000),
       roles: [...viewer.roles],
+      amr: [...viewer.amr],
+      authTime: viewer.authTime > 0 ? new Date(viewer.authTime * 1000) : null,
     });
   }
 }

@@ -10,4 +10,10 @@ export class SessionInfo {
 
   @Field(() => [String])
   roles!: string[];
+
+  @Field(() => [String], { description: 'How the session signed in (RFC 8176 amr); `mfa` when a second factor or a passkey was used.' })
+  amr!: string[];
+
+  @Field(() => Date, { nullable: true, description: 'When the person last proved who they are (sign-in or re-authentication).' })
+  authTime!: Date | null;
 }

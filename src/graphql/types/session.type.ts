@@ -21,6 +21,12 @@ export class Session {
   @Field(() => String, { nullable: true, description: 'The network it signed in from (/24 or /48), not the exact address.' })
   clientAddress!: string | null;
 
+  @Field(() => [String], { description: 'How this session signed in (RFC 8176 amr: pwd, otp, mfa, hwk, swk, user, fed).' })
+  amr!: string[];
+
+  @Field(() => Date, { description: 'When this session signed in.' })
+  authTime!: Date;
+
   @Field(() => Boolean, { description: 'True for the session of the access token making this request.' })
   current!: boolean;
 
@@ -32,6 +38,8 @@ export class Session {
       expiresAt: record.expiresAt,
       userAgent: record.userAgent,
       clientAddress: record.clientAddress,
+      amr: [...record.amr],
+      authTime: record.authTime,
       current: record.id === currentSessionId,
     });
   }
