@@ -124,6 +124,9 @@ export function createPassThrough(options: PassThroughOptions): PassThrough {
     const { composition, query, operationName, variables, viewer } = request;
     const plan = planFor(composition, query, operationName);
     if (!plan.passThrough) return DECLINED;
+    // A session that must first enroll a second factor (MFA_REQUIRED_ROLES) reaches no upstream: the general path
+    // answers it MFA_ENROLLMENT_REQUIRED.
+    if (viewer.kind === 'user' && viewer.enrollmentOnly) return DECLINED;
     const { document, upstream } = plan;
     const decision = composition.planner.authorize({ document, operationName, variables: variables as Record<string, unknown> | undefined, caller: callerOf(viewer) });
     // Anything denied or skipped away changes what is sent and what is answered: the general path does that.

@@ -16,6 +16,8 @@ describe('sign-in through OpenID Connect providers, by HTTP against real oidc-pr
   let setup: Setup;
   const logLines: string[] = [];
   const hasher = countingHasher();
+  // The gateway's clock, moved forward by a test instead of sleeping (the provider keeps real time).
+  let clockOffset = 0;
 
   beforeAll(async () => {
     const stream = new Writable({
@@ -28,7 +30,7 @@ describe('sign-in through OpenID Connect providers, by HTTP against real oidc-pr
     setup = await startWithProviders(
       ['corp', 'partner'],
       { OIDC_PARTNER_TRUSTED_EMAIL: 'true', OIDC_PARTNER_LABEL: 'Partner SSO', ALLOWED_ORIGINS: 'https://app.example' },
-      { logger: createLogger('info', { stream }), hasher },
+      { logger: createLogger('info', { stream }), hasher, now: () => Date.now() + clockOffset },
     );
     for (const email of ['ada@example.com', 'grace@example.com', 'linus@example.com']) await setup.gateway.createUser({ email, password: PASSWORD });
   });
@@ -238,8 +240,12 @@ describe('sign-in through OpenID Connect providers, by HTTP against real oidc-pr
 
     const linus = await passwordBrowser('linus@example.com');
     const me = await setup.gateway.request(MySignInMethodsDocument, {}, { cookie: sessionCookieHeader(linus, setup.gateway) });
-    await rawCollection(setup.gateway, 'sessions').updateMany({ userId: me.body.data?.me.id }, { $set: { createdAt: new Date(Date.now() - 11 * 60_000) } });
-    const stale = await linus.visit(start('corp', '?link=1&returnTo=/settings'));
+    expect(me.body.data?.me.email).toBe('linus@example.com');
+    // 11 minutes later the access token still verifies (15 minutes), but its sign-in (auth_time) is too old.
+    clockOffset = 11 * 60_000;
+    const stale = await linus.visit(start('corp', '?link=1&returnTo=/settings')).finally(() => {
+      clockOffset = 0;
+    });
     expect(stale).toEqual({ status: 303, location: `/settings#error=${ErrorCode.REAUTHENTICATION_REQUIRED}` });
   });
 

@@ -37,7 +37,7 @@ export interface Setup {
 export async function startWithProviders(
   names: string[],
   env: Record<string, string> = {},
-  options: { idTokenAudience?: boolean; logger?: Logger; hasher?: PasswordHasher } = {},
+  options: { idTokenAudience?: boolean; logger?: Logger; hasher?: PasswordHasher; now?: () => number } = {},
 ): Promise<Setup> {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
@@ -61,7 +61,7 @@ export async function startWithProviders(
     config: testConfig({ ...settings, ...env }),
     port,
     ...(options.logger && { logger: options.logger }),
-    ...(options.hasher && { app: { passwords: options.hasher } }),
+    app: { ...(options.hasher && { passwords: options.hasher }), ...(options.now && { now: options.now }) },
   });
   return {
     gateway,
