@@ -5,6 +5,7 @@ import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { loadOrCreateDevSecrets } from './dev-secrets.js';
 import { GENERATE_SECRET_HINT, parseSecret, SecretText, type Secret } from './secret.js';
+import { readWorkers, WORKERS_VARIABLES } from './workers.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
 export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
@@ -98,6 +99,8 @@ export interface Config {
   readonly secretsSource: 'environment' | 'generated';
   /** Things worth a warning at start (logged by main once a logger exists). */
   readonly warnings: readonly string[];
+  /** WORKERS: gateway processes on the one port (node:cluster); 1 runs no supervisor (src/config/workers.ts). */
+  readonly workers: number;
 }
 
 /**
@@ -214,7 +217,7 @@ export const UPSTREAM_SCHEMA_PREFIX = 'UPSTREAM_SCHEMA_';
 const PATTERN_VARIABLES = [`${UPSTREAM_SCHEMA_PREFIX}<NAME>`];
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
-export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES]);
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES, ...WORKERS_VARIABLES]);
 
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   NODE_ENV: 'use development, test or production',
@@ -357,6 +360,7 @@ export function loadConfig(env: Env): Config {
     warnings.push(`JWT_SECRET is set but unused: JWT_ALGORITHM is ${vars.JWT_ALGORITHM}, so tokens are signed with key pairs.`);
   }
   const upstreams = readUpstreams(blankAsUnset, vars.UPSTREAMS, problems);
+  const workers = readWorkers(blankAsUnset, problems);
   const forwardHeaders = (vars.UPSTREAM_FORWARD_HEADERS ?? []).map((name) => name.toLowerCase());
   for (const name of forwardHeaders) {
     if (isCredentialOrHopHeader(name)) {
@@ -412,6 +416,7 @@ export function loadConfig(env: Env): Config {
     roles: [...new Set([...valid.ROLES, ...BUILT_IN_ROLES])],
     secretsSource,
     warnings,
+    workers,
   });
 }
 
