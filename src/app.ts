@@ -32,6 +32,7 @@ import { createSigningKeysStore } from './stores/signing-keys.store.js';
 import { createRefreshTokensStore } from './stores/refresh-tokens.store.js';
 import { createRevocationsStore } from './stores/revocations.store.js';
 import { createSessionsStore } from './stores/sessions.store.js';
+import { createSessionListsStore } from './stores/session-lists.store.js';
 import { createUsersStore } from './stores/users.store.js';
 import { createAccessTokens, type AccessTokens } from './tokens/access-token.js';
 import { createAccountTokenKeys } from './tokens/account-token.js';
@@ -131,6 +132,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
     const sessions = createSessionManager({
       users,
       sessions: await createSessionsStore(database),
+      sessionLists: await createSessionListsStore(database),
       refreshTokens: await createRefreshTokensStore(database),
       revocations,
       view,
