@@ -70,6 +70,24 @@ async function main(): Promise<void> {
     return;
   }
 
+  if (options.only === 'login') {
+    log('3. login throughput and login storm (--only login)');
+    const alone = await launch({ name: 'login', mongodbUri: database.uriFor('login'), secrets });
+    const accounts = await signUpUsers(alone.origin, LOGIN_CONNECTIONS + 1);
+    const users = accounts.slice(0, LOGIN_CONNECTIONS);
+    const cookie = await loginForAccessCookie(alone.origin, accounts[LOGIN_CONNECTIONS] as Credentials);
+    const storedHash = await database.passwordHashOf('login', (users[0] as Credentials).email);
+    const login = await measureLogin({ gateway: alone, users, storedHash, cookie, options, problems });
+    console.log(
+      `logins ${login.login.rps.toFixed(1)}/s against raw argon2id ${login.raw.rate.toFixed(1)}/s (${login.raw.parameters}, ${login.concurrency} at once): ` +
+        `ratio ${login.ratio.toFixed(3)} (goal ≥ 0.75); ${login.commandsPerLogin.toFixed(1)} database commands per login: ${JSON.stringify(login.commands.byCommand)}; ` +
+        `query p99 during the storm ${login.storm.p99Ms.toFixed(2)} ms against ${login.idle.p99Ms.toFixed(2)} ms idle (${login.p99Ratio.toFixed(2)}×).`,
+    );
+    console.log(`\n${options.durationSeconds} s per run; bench took ${((performance.now() - began) / 1000).toFixed(0)} s. Not written to ${options.resultsFile}.`);
+    if (problems.list.length > 0) console.log(`Problems:\n${problems.list.map((line) => `  - ${line}`).join('\n')}`);
+    return;
+  }
+
   // Two instances on one database: the default configuration, and the same with the verified-token cache off
   // (the "before" of figure 1). Together they are also instances B and A of figure 5.
   log('starting gateways');
