@@ -28,8 +28,17 @@ export interface SessionLimitDeps {
   readonly listLifetimeMs: number;
 }
 
-/** Concurrent writers to one user's list each lose at most once per winner; past this, something is wrong. */
-const MAX_ATTEMPTS = 16;
+/**
+ * Concurrent writers to one user's list each lose at most once per winner: with twenty logins of one user at
+ * once, the last may lose nineteen times. Past a few losses a writer waits a moment (random, growing) so the
+ * crowd spreads out; past this many, something is wrong.
+ */
+const MAX_ATTEMPTS = 64;
+const CALM_AFTER = 3;
+
+/** A few milliseconds, random, growing with the losses (at most about 50 ms). */
+const calm = (attempt: number): Promise<void> | undefined =>
+  attempt < CALM_AFTER ? undefined : new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * attempt)));
 /** Pushed-out ids a list remembers: far more than logins of one user that are ever in flight at once. */
 const REMEMBERED_PUSHED_OUT = 64;
 
@@ -55,6 +64,7 @@ export function createSessionLimit(deps: SessionLimitDeps): SessionLimit {
     };
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      await calm(attempt);
       const current = await lists.latest(userId);
       if (current === null || 'lost' in current) {
         // No list to build on: the sessions collection is the authority (a scan on FerretDB, once per user).
@@ -73,7 +83,7 @@ export function createSessionLimit(deps: SessionLimitDeps): SessionLimit {
         return pushedOut;
       }
     }
-    // Never seen; the scan still gives the right answer.
+    // Never seen; the scan gives an answer (it may end a session another login is ending too: revoking is idempotent).
     logger.warn({ userId }, `the session list kept changing under ${MAX_ATTEMPTS} attempts; counting this login's sessions by a query`);
     return sessions.listActiveBeyond(userId, new Date(at), max);
   }
@@ -103,6 +113,7 @@ export function createSessionLimit(deps: SessionLimitDeps): SessionLimit {
     const ended = new Set(sessionIds);
     const expiresAt = new Date(now() + deps.listLifetimeMs);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      await calm(attempt);
       const current = await lists.latest(userId);
       // No list: the next login builds one from the sessions, where these are already marked ended.
       if (current === null || 'lost' in current) return;

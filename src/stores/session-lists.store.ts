@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { Schema, type Model } from 'mongoose';
 import type { Database } from './mongo.js';
 
@@ -88,7 +89,14 @@ const DUPLICATE_KEY = 11000;
 /** How far past the head's hint a reader probes, two versions per round trip, before calling the list lost. */
 const MAX_PROBES = 32;
 /** Versions kept behind the latest (older ones are deleted): how far a lagging hint may be and still be read. */
-const KEPT_VERSIONS = 8;
+const KEPT_VERSIONS = 16;
+/**
+ * The head's hint moves, and old versions are deleted, every this many versions (one write each time): a reader
+ * without the list in memory starts at most this far behind, plus what concurrent writers add.
+ */
+const HINT_EVERY = 4;
+/** Users whose latest list this process remembers, so a login reads one version instead of probing. */
+const REMEMBERED_USERS = 10_000;
 
 const versionId = (userId: string, epoch: string, version: number): string => `${userId}/${epoch}/${version}`;
 
@@ -98,6 +106,16 @@ export async function createSessionListsStore(database: Database): Promise<Sessi
   await database.expireByField(heads.collection, 'expiresAt');
   await database.expireByField(versions.collection, 'expiresAt');
 
+  // What this process last read or wrote per user. Only a shortcut: every read still checks the head's epoch
+  // (another process may have forgotten or replaced the list) and that no later version exists.
+  const remembered = new LRUCache<string, SessionList>({ max: REMEMBERED_USERS });
+  const remember = (userId: string, list: SessionList): SessionList => {
+    const known = remembered.get(userId);
+    // Never back: a slow reader may come back with a version older than one a writer here has since stored.
+    if (!known || known.epoch !== list.epoch || known.version < list.version) remembered.set(userId, list);
+    return list;
+  };
+  const readHead = (userId: string): Promise<HeadDocument | null> => heads.collection.findOne({ _id: userId as never }) as Promise<HeadDocument | null>;
   const readVersion = (id: string): Promise<VersionDocument | null> => versions.collection.findOne({ _id: id as never }) as Promise<VersionDocument | null>;
 
   /** The latest version at or after `from`: two versions per round trip, in parallel. */
@@ -124,28 +142,48 @@ export async function createSessionListsStore(database: Database): Promise<Sessi
 
   return {
     async latest(userId: string): Promise<SessionList | { readonly lost: string } | null> {
-      let lost: string | null = null;
+      const known = remembered.get(userId);
+      let head: HeadDocument | null;
+      if (known) {
+        // The head (is the epoch still the one we know?) and the version after ours, in one round trip.
+        const [current, next] = await Promise.all([readHead(userId), readVersion(versionId(userId, known.epoch, known.version + 1))]);
+        head = current;
+        // Behind the hint, the version after ours may be one of those deleted: then ours is no longer the latest.
+        if (head?.epoch === known.epoch && head.version <= known.version) {
+          if (!next) return known;
+          const found = await probe(userId, known.epoch, known.version + 1);
+          if (found) return remember(userId, found);
+        }
+      } else {
+        head = await readHead(userId);
+      }
       // A hint so far behind that its versions are deleted is re-read once: concurrent writers move it (and an
       // update on FerretDB is not atomic, so the last of two writes may be the older version).
       for (let read = 0; read < 2; read++) {
-        const head = await heads.collection.findOne({ _id: userId as never });
-        if (!head) return null;
+        if (read > 0) head = await readHead(userId);
+        if (!head) {
+          remembered.delete(userId);
+          return null;
+        }
         const found = await probe(userId, head.epoch, head.version);
-        if (found) return found;
-        lost = head.epoch;
+        if (found) return remember(userId, found);
       }
-      return lost === null ? null : { lost };
+      remembered.delete(userId);
+      return head ? { lost: head.epoch } : null;
     },
 
     async append(userId: string, base: SessionList, content: SessionListContent, expiresAt: Date): Promise<'inserted' | 'taken'> {
       const version = base.version + 1;
       const inserted = await insertUnique(() => versions.collection.insertOne({ _id: versionId(userId, base.epoch, version), ...document(content), expiresAt } as never));
-      if (inserted === 'inserted') {
+      if (inserted === 'taken') return inserted;
+      remember(userId, { epoch: base.epoch, version, ...content });
+      if (version % HINT_EVERY === 0) {
         // The hint moves forward (mostly: two concurrent updates on FerretDB may land in either order), and old
         // versions go, far enough behind that a hint lagging by a few writers still finds its version.
+        const old = Array.from({ length: HINT_EVERY }, (_unused, i) => version - KEPT_VERSIONS - i).filter((stale) => stale >= 0);
         await Promise.all([
           heads.collection.updateOne({ _id: userId as never, epoch: base.epoch, version: { $lt: version } }, { $set: { version, expiresAt } }),
-          version >= KEPT_VERSIONS ? versions.collection.deleteOne({ _id: versionId(userId, base.epoch, version - KEPT_VERSIONS) as never }) : undefined,
+          old.length > 0 ? versions.collection.bulkWrite(old.map((stale) => ({ deleteOne: { filter: { _id: versionId(userId, base.epoch, stale) as never } } })), { ordered: false }) : undefined,
         ]);
       }
       return inserted;
@@ -155,13 +193,20 @@ export async function createSessionListsStore(database: Database): Promise<Sessi
       const epoch = randomBytes(8).toString('base64url');
       const inserted = await insertUnique(() => versions.collection.insertOne({ _id: versionId(userId, epoch, 0), ...document(content), expiresAt } as never));
       if (inserted === 'taken') return 'taken';
-      if (lost === null) return insertUnique(() => heads.collection.insertOne({ _id: userId, epoch, version: 0, expiresAt } as never));
-      // Replacing a lost epoch: of racers, the first to replace it wins; the others match nothing.
-      const replaced = await heads.collection.replaceOne({ _id: userId as never, epoch: lost }, { epoch, version: 0, expiresAt });
-      return replaced.modifiedCount === 1 ? 'inserted' : 'taken';
+      let started: 'inserted' | 'taken';
+      if (lost === null) {
+        started = await insertUnique(() => heads.collection.insertOne({ _id: userId, epoch, version: 0, expiresAt } as never));
+      } else {
+        // Replacing a lost epoch: of racers, the first to replace it wins; the others match nothing.
+        const replaced = await heads.collection.replaceOne({ _id: userId as never, epoch: lost }, { epoch, version: 0, expiresAt });
+        started = replaced.modifiedCount === 1 ? 'inserted' : 'taken';
+      }
+      if (started === 'inserted') remember(userId, { epoch, version: 0, ...content });
+      return started;
     },
 
     async invalidate(userId: string): Promise<void> {
+      remembered.delete(userId);
       await heads.collection.deleteOne({ _id: userId as never });
     },
   };
