@@ -95,7 +95,7 @@ const KEPT_VERSIONS = 16;
  * without the list in memory starts at most this far behind, plus what concurrent writers add.
  */
 const HINT_EVERY = 4;
-/** Users whose latest list this process remembers, so a login reads one version instead of probing. */
+/** Users whose latest list this process remembers, so a login's only list reads go with its insert. */
 const REMEMBERED_USERS = 10_000;
 
 const versionId = (userId: string, epoch: string, version: number): string => `${userId}/${epoch}/${version}`;
@@ -109,6 +109,8 @@ export async function createSessionListsStore(database: Database): Promise<Sessi
   // What this process last read or wrote per user. Only a shortcut: every read still checks the head's epoch
   // (another process may have forgotten or replaced the list) and that no later version exists.
   const remembered = new LRUCache<string, SessionList>({ max: REMEMBERED_USERS });
+  /** Lists `latest` handed out from memory without reading: `append` confirms them. */
+  const unconfirmed = new WeakSet<SessionList>();
   const remember = (userId: string, list: SessionList): SessionList => {
     const known = remembered.get(userId);
     // Never back: a slow reader may come back with a version older than one a writer here has since stored.
@@ -143,20 +145,12 @@ export async function createSessionListsStore(database: Database): Promise<Sessi
   return {
     async latest(userId: string): Promise<SessionList | { readonly lost: string } | null> {
       const known = remembered.get(userId);
-      let head: HeadDocument | null;
       if (known) {
-        // The head (is the epoch still the one we know?) and the version after ours, in one round trip.
-        const [current, next] = await Promise.all([readHead(userId), readVersion(versionId(userId, known.epoch, known.version + 1))]);
-        head = current;
-        // Behind the hint, the version after ours may be one of those deleted: then ours is no longer the latest.
-        if (head?.epoch === known.epoch && head.version <= known.version) {
-          if (!next) return known;
-          const found = await probe(userId, known.epoch, known.version + 1);
-          if (found) return remember(userId, found);
-        }
-      } else {
-        head = await readHead(userId);
+        // No read now: `append` checks, in the same round trip as its insert, that this is still the latest.
+        unconfirmed.add(known);
+        return known;
       }
+      let head = await readHead(userId);
       // A hint so far behind that its versions are deleted is re-read once: concurrent writers move it (and an
       // update on FerretDB is not atomic, so the last of two writes may be the older version).
       for (let read = 0; read < 2; read++) {
@@ -174,7 +168,23 @@ export async function createSessionListsStore(database: Database): Promise<Sessi
 
     async append(userId: string, base: SessionList, content: SessionListContent, expiresAt: Date): Promise<'inserted' | 'taken'> {
       const version = base.version + 1;
-      const inserted = await insertUnique(() => versions.collection.insertOne({ _id: versionId(userId, base.epoch, version), ...document(content), expiresAt } as never));
+      const insert = (): Promise<'inserted' | 'taken'> =>
+        insertUnique(() => versions.collection.insertOne({ _id: versionId(userId, base.epoch, version), ...document(content), expiresAt } as never));
+      let inserted: 'inserted' | 'taken';
+      if (unconfirmed.has(base)) {
+        // `base` came from memory. Versions follow each other without gaps, so if the next one was free, `base`
+        // was the latest, provided its epoch is still the head's (not forgotten or replaced by another process)
+        // and the hint is not past it (a free slot behind the hint is a deleted version). Otherwise what was
+        // inserted is never read (another epoch, or behind every reader) and the caller reads and tries again.
+        const [result, head] = await Promise.all([insert(), readHead(userId)]);
+        if (result === 'taken' || !head || head.epoch !== base.epoch || head.version > base.version) {
+          remembered.delete(userId);
+          return 'taken';
+        }
+        inserted = result;
+      } else {
+        inserted = await insert();
+      }
       if (inserted === 'taken') return inserted;
       remember(userId, { epoch: base.epoch, version, ...content });
       if (version % HINT_EVERY === 0) {

@@ -12,6 +12,8 @@ describe('the per-user session list under concurrent writers (unique inserts on 
   let gateway: TestGateway;
   let sessions: SessionsStore;
   let limit: SessionLimit;
+  /** As another gateway process would have it: a store of its own, so a memory of its own. */
+  let otherProcess: SessionLimit;
   let counter = 0;
 
   beforeAll(async () => {
@@ -19,6 +21,15 @@ describe('the per-user session list under concurrent writers (unique inserts on 
     const database = gateway.app.database;
     sessions = await createSessionsStore(database);
     limit = createSessionLimit({
+      lists: await createSessionListsStore(database),
+      sessions,
+      view: gateway.app.view,
+      logger: createLogger('silent'),
+      now: Date.now,
+      maxSessionsPerUser: LIMIT,
+      listLifetimeMs: DAY_MS,
+    });
+    otherProcess = createSessionLimit({
       lists: await createSessionListsStore(database),
       sessions,
       view: gateway.app.view,
@@ -82,5 +93,23 @@ describe('the per-user session list under concurrent writers (unique inserts on 
     // Five live before, two ended, three new: six live, so exactly one of the three older live ones goes.
     expect(pushedOut).toHaveLength(1);
     expect(first.slice(2).map((session) => session.id)).toContain(pushedOut[0]);
+  });
+
+  it('stays exact when two processes, each remembering the list, admit at once, and after one forgets it', { timeout: 60_000 }, async () => {
+    const userId = `user-two-${Date.now()}`;
+    const first = await storedSession(userId);
+    expect(await limit.admit(userId, first)).toEqual([]);
+    expect(await otherProcess.admit(userId, await storedSession(userId))).toEqual([]);
+    const created = await Promise.all(Array.from({ length: 16 }, () => storedSession(userId)));
+    const pushedOut = (await Promise.all(created.map((session, i) => (i % 2 === 0 ? limit : otherProcess).admit(userId, session)))).flat();
+    expect(pushedOut).toHaveLength(18 - LIMIT);
+    expect(new Set(pushedOut).size).toBe(18 - LIMIT);
+    // logoutEverywhere in one process drops the list; the other, still remembering it, must not write on top.
+    await otherProcess.invalidate(userId);
+    for (const id of pushedOut) await sessions.revoke(id, new Date(), 'session-limit');
+    const next = await storedSession(userId);
+    const again = await limit.admit(userId, next);
+    expect(again).toHaveLength(1);
+    expect(pushedOut).not.toContain(again[0]);
   });
 });
