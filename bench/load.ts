@@ -34,6 +34,11 @@ export interface LoadSpec {
    * connection, as a storm of different users would arrive.
    */
   readonly bodies?: readonly string[];
+  /**
+   * Requests each connection sends in turn (connection i starts at item i): 40 sessions' cookies, or bodies
+   * that all differ. Overrides `body`/`bodies` and adds to `headers`.
+   */
+  readonly inTurn?: ReadonlyArray<{ readonly body?: string; readonly headers?: Readonly<Record<string, string>> }>;
   readonly headers?: Readonly<Record<string, string>>;
   /** Whether a response is the one this phase expects; checked on every response, not only on a sample. */
   readonly accept: (status: number, body: string) => boolean;
@@ -66,7 +71,14 @@ export async function runLoad(spec: LoadSpec): Promise<LoadRun> {
     // Each connection gets request objects of its own: autocannon stores the built request on the request
     // object, so a body set through a shared one would end up the same for every connection.
     setupClient: (client: autocannon.Client): void => {
-      const body = spec.bodies ? (spec.bodies[connection++ % spec.bodies.length] as string) : spec.body;
+      const index = connection++;
+      const inTurn = spec.inTurn;
+      if (inTurn && inTurn.length > 0) {
+        const rotated = [...inTurn.slice(index % inTurn.length), ...inTurn.slice(0, index % inTurn.length)];
+        client.setRequests(rotated.map((item) => ({ method: 'POST', path, headers: { ...headers, ...item.headers }, body: item.body ?? spec.body, onResponse })));
+        return;
+      }
+      const body = spec.bodies ? (spec.bodies[index % spec.bodies.length] as string) : spec.body;
       client.setRequests([{ method: 'POST', path, headers, body, onResponse }]);
     },
   });

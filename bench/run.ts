@@ -9,6 +9,7 @@ import { loginForAccessCookie, signUpUsers, type Credentials } from './client.js
 import { openBenchDatabase, type BenchDatabase } from './database.js';
 import { measureOverhead } from './figures/auth-overhead.js';
 import { measureGateway, type GatewayFigure } from './figures/gateway.js';
+import { measurePeers, renderPeers, type PeersFigure } from './figures/peers.js';
 import { LOGIN_CONNECTIONS, measureLogin } from './figures/login.js';
 import { measureMemory } from './figures/memory.js';
 import { measureReach } from './figures/reach.js';
@@ -70,6 +71,32 @@ async function main(): Promise<void> {
     return;
   }
 
+  if (options.only === 'peers') {
+    const peers = await figurePeers(database, secrets, options, problems, launch);
+    console.log(renderPeers(peers));
+    console.log(`\n${options.durationSeconds} s per run; bench took ${((performance.now() - began) / 1000).toFixed(0)} s. Not written to ${options.resultsFile}.`);
+    if (problems.list.length > 0) console.log(`Problems:\n${problems.list.map((line) => `  - ${line}`).join('\n')}`);
+    return;
+  }
+
+  if (options.only === 'login') {
+    log('3. login throughput and login storm (--only login)');
+    const alone = await launch({ name: 'login', mongodbUri: database.uriFor('login'), secrets });
+    const accounts = await signUpUsers(alone.origin, LOGIN_CONNECTIONS + 1);
+    const users = accounts.slice(0, LOGIN_CONNECTIONS);
+    const cookie = await loginForAccessCookie(alone.origin, accounts[LOGIN_CONNECTIONS] as Credentials);
+    const storedHash = await database.passwordHashOf('login', (users[0] as Credentials).email);
+    const login = await measureLogin({ gateway: alone, users, storedHash, cookie, options, problems });
+    console.log(
+      `logins ${login.login.rps.toFixed(1)}/s against raw argon2id ${login.raw.rate.toFixed(1)}/s (${login.raw.parameters}, ${login.concurrency} at once): ` +
+        `ratio ${login.ratio.toFixed(3)} (goal ≥ 0.75); ${login.commandsPerLogin.toFixed(1)} database commands per login: ${JSON.stringify(login.commands.byCommand)}; ` +
+        `query p99 during the storm ${login.storm.p99Ms.toFixed(2)} ms against ${login.idle.p99Ms.toFixed(2)} ms idle (${login.p99Ratio.toFixed(2)}×).`,
+    );
+    console.log(`\n${options.durationSeconds} s per run; bench took ${((performance.now() - began) / 1000).toFixed(0)} s. Not written to ${options.resultsFile}.`);
+    if (problems.list.length > 0) console.log(`Problems:\n${problems.list.map((line) => `  - ${line}`).join('\n')}`);
+    return;
+  }
+
   // Two instances on one database: the default configuration, and the same with the verified-token cache off
   // (the "before" of figure 1). Together they are also instances B and A of figure 5.
   log('starting gateways');
@@ -107,12 +134,20 @@ async function main(): Promise<void> {
   log('7. the gateway in front of the example upstream');
   const gateway = await figureGateway(database, secrets, options, problems, launch);
 
-  const figures = { cacheOn: overheadOn, cacheOff: overheadOff, background, login, refresh, reach, memory, gateway };
+  // The peers (Hive Gateway, installed on demand in bench/peers): not in the smoke run, which CI makes.
+  let peers: PeersFigure | undefined;
+  if (!options.smoke) {
+    log('8. peers: Hive Gateway, Portcullis with 1 and 2 workers, the upstream direct');
+    peers = await figurePeers(database, secrets, options, problems, launch);
+  }
+
+  const figures = { cacheOn: overheadOn, cacheOff: overheadOff, background, login, refresh, reach, memory, gateway, peers };
   const { rows, goals } = buildReport(figures);
   const machine = describeMachine();
   const table = renderTable(rows);
   const elapsedSeconds = (performance.now() - began) / 1000;
   console.log(table);
+  if (peers) console.log(`\n${renderPeers(peers)}`);
   console.log(
     `\nMachine: ${machine.cpus} × ${machine.model}, ${machine.totalMemoryGiB} GiB, ${machine.os}, Node ${machine.node}. ` +
       `Database: ${database.source} (${JSON.stringify(database.server)}). ${options.durationSeconds} s per run; bench took ${elapsedSeconds.toFixed(0)} s.`,
@@ -155,6 +190,28 @@ async function figureGateway(
   const gateway = await measureGateway({ upstream, gateway: fronting, options, problems });
   await Promise.all([fronting.stop(), upstream.stop()]);
   return gateway;
+}
+
+/** The peers figure with an upstream of its own; Portcullis with 1, then 2 workers, each stopped after its runs. */
+async function figurePeers(
+  database: BenchDatabase,
+  secrets: GatewaySecrets,
+  options: BenchOptions,
+  problems: Problems,
+  launch: (gatewayOptions: Parameters<typeof startGateway>[0]) => Promise<GatewayProcess>,
+): Promise<PeersFigure> {
+  const upstream = await startUpstream({ secrets });
+  cleanups.push(() => upstream.stop());
+  const launchPortcullis = (workers: number): Promise<GatewayProcess> =>
+    launch({
+      name: `peers-${workers}`,
+      mongodbUri: database.uriFor('peers'),
+      secrets,
+      env: { UPSTREAMS: `shop=${upstream.url}`, UPSTREAM_SCHEMA_POLL_SECONDS: '0', WORKERS: String(workers) },
+    });
+  const peers = await measurePeers({ upstream, launchPortcullis, options, problems, log });
+  await upstream.stop();
+  return peers;
 }
 
 let interrupted = false;

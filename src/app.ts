@@ -43,6 +43,7 @@ import { randomId } from './tokens/ids.js';
 import { createPasskeys } from './auth/passkeys/passkeys.js';
 import { createPasskeysStore } from './stores/passkeys.store.js';
 import { createWebAuthnChallengesStore } from './stores/webauthn-challenges.store.js';
+import { createSessionListsStore } from './stores/session-lists.store.js';
 import { createUsersStore } from './stores/users.store.js';
 import { createLinkedIdentitiesStore } from './stores/linked-identities.store.js';
 import { createOidcFlowsStore } from './stores/oidc-flows.store.js';
@@ -149,6 +150,7 @@ export async function createServices(config: Config, logger: Logger, options: Ap
     const sessions = createSessionManager({
       users,
       sessions: await createSessionsStore(database),
+      sessionLists: await createSessionListsStore(database),
       refreshTokens: await createRefreshTokensStore(database),
       stepUps: await createSessionStepUpsStore(database, randomId),
       revocations,

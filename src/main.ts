@@ -1,6 +1,8 @@
+import cluster from 'node:cluster';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config/config.js';
 import { createLogger } from './logger.js';
+import { runPrimary } from './workers.js';
 
 async function main(): Promise<void> {
   let config;
@@ -13,8 +15,17 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
-  for (const warning of config.warnings) logger.warn(warning);
+  const rootLogger = createLogger(config.logLevel);
+  // WORKERS > 1: this process supervises (src/workers.ts) and each worker runs the rest of this function.
+  if (config.workers > 1 && cluster.isPrimary) {
+    for (const warning of config.warnings) rootLogger.warn(warning);
+    await runPrimary(config, rootLogger);
+    return;
+  }
+  const worker = cluster.isWorker ? cluster.worker : undefined;
+  const logger = worker ? rootLogger.child({ worker: worker.id }) : rootLogger;
+  // The primary has said them once already.
+  if (!worker) for (const warning of config.warnings) logger.warn(warning);
 
   const app = await createApp(config, logger);
   await new Promise<void>((resolve, reject) => {
@@ -23,7 +34,9 @@ async function main(): Promise<void> {
   });
   const address = app.httpServer.address();
   const port = typeof address === 'object' && address ? address.port : config.http.port;
-  logger.info(`Portcullis is listening on http://${config.http.host}:${port}/graphql (${config.env})`);
+  // A worker's start is announced by the primary once all listen; tools wait for this exact line.
+  if (worker) logger.info({ pid: process.pid }, `worker ${worker.id} is listening on port ${port}`);
+  else logger.info(`Portcullis is listening on http://${config.http.host}:${port}/graphql (${config.env})`);
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { AuditStore } from '../stores/audit.store.js';
 import type { RefreshTokensStore } from '../stores/refresh-tokens.store.js';
 import type { RevocationRecord, RevocationsStore, UserRevocation } from '../stores/revocations.store.js';
+import type { SessionListsStore } from '../stores/session-lists.store.js';
 import type { RevokeReason, SessionRecord, SessionsStore } from '../stores/sessions.store.js';
 import type { SessionStepUpsStore } from '../stores/session-step-ups.store.js';
 import type { UserRecord, UsersStore } from '../stores/users.store.js';
@@ -11,6 +12,7 @@ import { randomId } from '../tokens/ids.js';
 import { generateRefreshToken, isWellFormedRefreshToken, type RefreshTokenKeys } from '../tokens/refresh-token.js';
 import { coarseAddress } from './client-address.js';
 import type { RevocationView } from './revocation-view.js';
+import { createSessionLimit } from './session-limit.js';
 
 /** What the transport may record about the client, for the session list and the audit log. */
 export interface ClientInfo {
@@ -75,6 +77,8 @@ export interface SessionManager {
 export interface SessionManagerDeps {
   readonly users: UsersStore;
   readonly sessions: SessionsStore;
+  /** Each user's live sessions, read by `_id`, for MAX_SESSIONS_PER_USER at login (auth/session-limit.ts). */
+  readonly sessionLists: SessionListsStore;
   readonly refreshTokens: RefreshTokensStore;
   readonly stepUps: SessionStepUpsStore;
   readonly revocations: RevocationsStore;
@@ -109,6 +113,15 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   /** An entry for a session or a user must outlive every access token issued up to now, on any instance's clock. */
   const entryLifetimeMs = (deps.accessTokenTtlSeconds + deps.clockToleranceSeconds) * 1000 + ALLOWED_CLOCK_SKEW_MS + ROUNDING_MS;
+  const limit = createSessionLimit({
+    lists: deps.sessionLists,
+    sessions,
+    view,
+    logger,
+    now,
+    maxSessionsPerUser: deps.maxSessionsPerUser,
+    listLifetimeMs: deps.sessionMaxAgeSeconds * 1000,
+  });
 
   async function issue(
     user: UserRecord,
@@ -166,8 +179,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       createdAt: new Date(at),
     });
     await sessions.create(session);
-    const beyond = await sessions.listActiveBeyond(user.id, new Date(at), deps.maxSessionsPerUser);
-    // Past the limit the oldest sessions make room. Normally exactly one; a burst of logins may end a few more.
+    // Past the limit the oldest sessions make room: normally exactly one. Read by `_id` (not a query on userId,
+    // which FerretDB answers with a scan), and exact under concurrent logins.
+    const beyond = await limit.admit(user.id, { id: session.id, expiresAt: session.expiresAt });
     for (const id of beyond) if (id !== session.id) await revoke(id, 'session-limit');
     return issue(user, session, refreshToken, expiresAt);
   }
@@ -294,8 +308,18 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     view.record([entry]);
     // Of concurrent revokes of one session exactly one claims its end: that one counts it as ended (its own
     // reading of revokedAt may already show another caller's write).
-    const [claimed] = await Promise.all([sessions.claimEnds([existing]), refreshTokens.deleteBySession(sessionId)]);
+    const [claimed] = await Promise.all([
+      sessions.claimEnds([existing]),
+      refreshTokens.deleteBySession(sessionId),
+      // An ended session must stop counting towards MAX_SESSIONS_PER_USER. Pushed out by a login, it already has.
+      wasLive && reason !== 'session-limit' ? forgetSession(existing.userId, sessionId) : undefined,
+    ]);
     return claimed.length === 1;
+  }
+
+  /** A failure here only leaves an ended session in the list; a login checks an entry before pushing it out. */
+  async function forgetSession(userId: string, sessionId: string): Promise<void> {
+    await limit.forget(userId, [sessionId]).catch((error: unknown) => logger.warn({ err: error, userId }, 'could not drop an ended session from its user\'s list'));
   }
 
   async function revokeAccessToken(tokenId: string, expiresAt: number): Promise<void> {
@@ -330,7 +354,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       exceptSessionId,
       roles: null,
     });
-    const [claimed] = await Promise.all([sessions.claimEnds(live), refreshTokens.deleteBySessions(ids)]);
+    const [claimed] = await Promise.all([sessions.claimEnds(live), refreshTokens.deleteBySessions(ids), limit.invalidate(userId)]);
     return claimed.length;
   }
 

@@ -15,6 +15,7 @@ export type { MailConfig, MailDelivery } from './mail.js';
 import { OIDC_PATTERN_VARIABLES, readOidcConfig, type OidcConfig } from './oidc.js';
 import { performanceHints, performanceVariables, readPerformance, type PerformanceConfig } from './performance.js';
 import { MFA_VARIABLES, readMfaConfig, type MfaConfig } from './mfa.js';
+import { readWorkers, WORKERS_VARIABLES } from './workers.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
 export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
@@ -85,6 +86,8 @@ export interface Config extends GatewayConfig {
   readonly warnings: readonly string[];
   /** Passkeys, the second factor and re-authentication (src/config/mfa.ts). */
   readonly mfa: MfaConfig;
+  /** WORKERS: gateway processes on the one port (node:cluster); 1 runs no supervisor (src/config/workers.ts). */
+  readonly workers: number;
 }
 
 /** Every problem found, each with how to fix it. Thrown once, with all of them. */
@@ -150,7 +153,7 @@ const envSchema = z.object({
 const PATTERN_VARIABLES = [...GATEWAY_PATTERN_VARIABLES, ...OIDC_PATTERN_VARIABLES];
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
-export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES, ...MFA_VARIABLES]);
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES, ...MFA_VARIABLES, ...WORKERS_VARIABLES]);
 
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   ...MAIL_HINTS,
@@ -291,6 +294,7 @@ export function loadConfig(env: Env): Config {
     { publicUrl: mail?.publicUrl, knownRoles: [...new Set([...(vars.ROLES ?? []), ...BUILT_IN_ROLES])], production },
     problems,
   );
+  const workers = readWorkers(blankAsUnset, problems);
   if (problems.length > 0 || (hmac && jwtSecret === undefined) || refreshTokenHashSecret === undefined || mail === undefined || gateway === undefined) {
     throw new ConfigError(problems);
   }
@@ -334,6 +338,7 @@ export function loadConfig(env: Env): Config {
     secretsSource,
     warnings,
     mfa,
+    workers,
   });
 }
 

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RevocationView } from '../auth/revocation-view.js';
 import type { Database } from '../stores/mongo.js';
@@ -32,6 +33,13 @@ export function createMetrics(sources: MetricSources): Registry {
     commands.inc({ command: event.commandName, collection: typeof target === 'string' ? target : '' });
   });
 
+  // With WORKERS > 1 a scrape reaches one worker of several, each with its own counters: this says which.
+  new Gauge({
+    name: 'portcullis_process_info',
+    help: 'Always 1; labels name the process that answered this scrape (worker 0: a single process).',
+    labelNames: ['pid', 'worker'],
+    registers: [registry],
+  }).set({ pid: String(process.pid), worker: String(cluster.worker?.id ?? 0) }, 1);
   new Gauge({
     name: 'portcullis_revocation_view_entries',
     help: 'Unexpired revocations held in memory.',

@@ -1,0 +1,32 @@
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/config.js';
+import { testConfig } from '../support/config.js';
+
+function problemsFor(value: string): readonly string[] {
+  try {
+    testConfig({ WORKERS: value });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('WORKERS', () => {
+  it('is one process when unset or blank', () => {
+    expect(testConfig({}).workers).toBe(1);
+    expect(testConfig({ WORKERS: ' ' }).workers).toBe(1);
+  });
+
+  it('takes a count, and auto as the available cores', () => {
+    expect(testConfig({ WORKERS: '2' }).workers).toBe(2);
+    expect(testConfig({ WORKERS: 'auto' }).workers).toBe(availableParallelism());
+  });
+
+  it.each(['0', '-1', '1.5', 'two', '257', '2e1'])('refuses %s with how to fix it', (value) => {
+    const problems = problemsFor(value);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^WORKERS: .*auto/);
+  });
+});
