@@ -55,6 +55,8 @@ describe('the per-user session list under concurrent writers (unique inserts on 
       revokedAt: null,
       userAgent: null,
       clientAddress: null,
+      amr: ['pwd'],
+      authTime: new Date(at),
     };
     await sessions.create(session);
     return { id: session.id, expiresAt: session.expiresAt };
