@@ -43,6 +43,7 @@ import { upstreamGateway } from './graphql/upstream-gateway.js';
 import { createGatewayExecution } from './upstreams/execute.js';
 import { createIdentityCache } from './upstreams/identity-cache.js';
 import { createUpstreamRegistry, type UpstreamRegistry } from './upstreams/registry.js';
+import { createLive, type Live } from './live/index.js';
 
 export interface AppOptions {
   /** Milliseconds since the epoch. Tests inject a clock instead of sleeping. */
@@ -61,6 +62,8 @@ export interface App {
   readonly keyManager: KeyManager | undefined;
   /** Password reset and email verification; `drain()` waits for mail still being sent. */
   readonly accounts: AccountService;
+  /** Subscriptions over WebSocket and SSE (src/live/). */
+  readonly live: Live;
   stop(): Promise<void>;
 }
 
@@ -243,22 +246,20 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
   httpServer.requestTimeout = REQUEST_TIMEOUT_MS;
   const production = config.env === 'production';
   const limits = graphqlLimits({ hideSuggestions: production });
-  const schemaSource = registry
-    ? {
-        gateway: upstreamGateway(
-          registry,
-          createGatewayExecution({
-            identity: createIdentityCache({ tokens: createIdentityTokens({ keys, issuer: config.tokens.issuer, now }), now }),
-            forwardHeaders: config.upstreams.forwardHeaders,
-            mode: config.authorizationMode,
-            logger,
-          }),
-        ),
-      }
-    : { schema: ownSchema };
+  const identity = createIdentityCache({ tokens: createIdentityTokens({ keys, issuer: config.tokens.issuer, now }), now });
+  const gatewayExecution = registry
+    ? createGatewayExecution({
+        identity,
+        forwardHeaders: config.upstreams.forwardHeaders,
+        mode: config.authorizationMode,
+        logger,
+      })
+    : undefined;
+  const schemaSource = registry && gatewayExecution ? { gateway: upstreamGateway(registry, gatewayExecution) } : { schema: ownSchema };
+  const formatError = createFormatError(logger, { production, upstreamErrorCodesPassed: config.upstreams.errorCodesPassed });
   const apollo = new ApolloServer<GatewayContext>({
     ...schemaSource,
-    formatError: createFormatError(logger, { production, upstreamErrorCodesPassed: config.upstreams.errorCodesPassed }),
+    formatError,
     includeStacktraceInErrorResponses: false,
     introspection: config.introspectionEnabled,
     hideSchemaDetailsFromClientErrors: production,
@@ -296,6 +297,24 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       now,
     }),
   );
+  const upstreams = registry;
+  const live = createLive({
+    httpServer,
+    auth,
+    accessTokens,
+    view,
+    ownSchema,
+    gateway: upstreams && gatewayExecution ? { current: () => upstreams.current(), execution: gatewayExecution, mode: config.authorizationMode, identity } : undefined,
+    settings: config.subscriptions,
+    allowedOrigins: config.allowedOrigins,
+    trustedProxies: config.trustedProxies,
+    parseOptions: limits.parseOptions,
+    validationRules: [...limits.validationRules, oneAuthMutationPerOperation],
+    formatError,
+    production,
+    logger,
+    now,
+  });
   return {
     httpServer,
     auth,
@@ -303,7 +322,10 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     view,
     keyManager: services.keyManager,
     accounts: services.accounts,
+    live,
     async stop(): Promise<void> {
+      // Live connections first, with 1012 (reconnect): the drain below waits for open connections.
+      await live.stop();
       await apollo.stop();
       await services.close();
     },

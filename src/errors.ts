@@ -56,6 +56,8 @@ export const ErrorCode = {
    * something that is not GraphQL. Other fields of the operation still answer; retry shortly.
    */
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
+  /** A live connection already runs SUBSCRIPTIONS_PER_CONNECTION operations: complete one first, or open another connection. */
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -90,6 +92,7 @@ const publicMessages: Record<ErrorCode, string> = {
   VERIFICATION_TOKEN_INVALID: 'This verification link is not valid any more. Ask for a new one.',
   EMAIL_NOT_VERIFIED: 'Verify your email address first: open the link we sent you.',
   UPSTREAM_UNAVAILABLE: 'The service behind this field is unavailable. Try again shortly.',
+  TOO_MANY_SUBSCRIPTIONS: 'Too many operations on this connection. Complete one first.',
 };
 
 const tokenMessages: Record<TokenRejection, string> = {

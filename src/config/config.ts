@@ -5,6 +5,7 @@ import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { loadOrCreateDevSecrets } from './dev-secrets.js';
 import { GENERATE_SECRET_HINT, parseSecret, SecretText, type Secret } from './secret.js';
+import { readSubscriptionsConfig, SUBSCRIPTION_VARIABLES, type SubscriptionsConfig } from './subscriptions.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
 export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
@@ -94,6 +95,8 @@ export interface Config {
   readonly authorizationMode: AuthorizationMode;
   /** The roles users may hold: ROLES plus the built-in USER and ADMIN. */
   readonly roles: readonly string[];
+  /** WebSocket and SSE subscriptions (src/live/): limits and upstream transports. */
+  readonly subscriptions: SubscriptionsConfig;
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
   readonly secretsSource: 'environment' | 'generated';
   /** Things worth a warning at start (logged by main once a logger exists). */
@@ -214,7 +217,7 @@ export const UPSTREAM_SCHEMA_PREFIX = 'UPSTREAM_SCHEMA_';
 const PATTERN_VARIABLES = [`${UPSTREAM_SCHEMA_PREFIX}<NAME>`];
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
-export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES]);
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES, ...SUBSCRIPTION_VARIABLES]);
 
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   NODE_ENV: 'use development, test or production',
@@ -358,6 +361,7 @@ export function loadConfig(env: Env): Config {
   }
   const upstreams = readUpstreams(blankAsUnset, vars.UPSTREAMS, problems);
   const forwardHeaders = (vars.UPSTREAM_FORWARD_HEADERS ?? []).map((name) => name.toLowerCase());
+  const subscriptions = readSubscriptionsConfig(blankAsUnset, upstreams, problems);
   for (const name of forwardHeaders) {
     if (isCredentialOrHopHeader(name)) {
       problems.push(
@@ -410,6 +414,7 @@ export function loadConfig(env: Env): Config {
     },
     authorizationMode: valid.AUTHORIZATION_MODE,
     roles: [...new Set([...valid.ROLES, ...BUILT_IN_ROLES])],
+    subscriptions,
     secretsSource,
     warnings,
   });

@@ -1,4 +1,5 @@
-import type { AuthService, ClientInfo, IssuedSession, Viewer } from '../auth/auth-service.js';
+import type { AuthService, ClientInfo, IssuedSession, SignedInViewer, Viewer } from '../auth/auth-service.js';
+import type { SessionEventView } from './types/session-event.type.js';
 
 /**
  * What the HTTP layer does with a new session. Defined here and implemented by http/, so resolvers can set
@@ -29,6 +30,8 @@ export interface GatewayContext {
   readonly auth: AuthService;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
+  /** Live operations only (WebSocket, SSE, src/live/): the feed behind mySessionEvents. */
+  readonly sessionEvents?: (viewer: SignedInViewer) => AsyncIterable<SessionEventView>;
 }
 
 /** What the transport extracted from one request. */
