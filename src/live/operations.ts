@@ -151,16 +151,27 @@ export function createLiveOperations(options: LiveOperationsOptions): LiveOperat
   return { schema: () => gateway?.current().apiSchema ?? ownSchema, prepare, run };
 }
 
-/** Completes each upstream event for the caller: null and FORBIDDEN where a field was denied at subscribe. */
-async function* completeEach(
-  source: AsyncIterable<ExecutionResult>,
+/**
+ * Completes each upstream event for the caller: null and FORBIDDEN where a field was denied at subscribe. By
+ * hand, not an async generator, so that `return()` reaches the upstream at once (see upstream-subscriptions.ts).
+ */
+function completeEach(
+  source: AsyncIterableIterator<ExecutionResult>,
   complete: (data: Record<string, unknown> | null) => { data: Record<string, unknown> | null; errors: GraphQLError[] },
-): AsyncGenerator<ExecutionResult> {
-  for await (const event of source) {
-    const done = complete((event.data as Record<string, unknown> | null | undefined) ?? null);
-    const errors = [...done.errors, ...(event.errors ?? [])];
-    yield { data: done.data, ...(errors.length > 0 && { errors }) };
-  }
+): AsyncIterableIterator<ExecutionResult> {
+  const iterator: AsyncIterableIterator<ExecutionResult> = {
+    [Symbol.asyncIterator]: () => iterator,
+    async next(): Promise<IteratorResult<ExecutionResult>> {
+      const step = await source.next();
+      if (step.done) return step;
+      const event = step.value;
+      const done = complete((event.data as Record<string, unknown> | null | undefined) ?? null);
+      const errors = [...done.errors, ...(event.errors ?? [])];
+      return { value: { data: done.data, ...(errors.length > 0 && { errors }) }, done: false };
+    },
+    return: (): Promise<IteratorResult<ExecutionResult>> => source.return?.() ?? Promise.resolve({ value: undefined, done: true }),
+  };
+  return iterator;
 }
 
 function callerOf(viewer: Viewer): Caller {

@@ -15,7 +15,7 @@ export interface UpstreamSubscriber {
    * upstream's events as they come. Ending the iterator ends the upstream's subscription; an upstream that fails
    * or cannot be reached yields one UPSTREAM_UNAVAILABLE event and ends.
    */
-  open(request: { upstream: string; document: DocumentNode; operationName: string | null | undefined; variables: Record<string, unknown> | undefined; viewer: Viewer }): AsyncIterable<ExecutionResult>;
+  open(request: { upstream: string; document: DocumentNode; operationName: string | null | undefined; variables: Record<string, unknown> | undefined; viewer: Viewer }): AsyncIterableIterator<ExecutionResult>;
 }
 
 export interface UpstreamSubscriberOptions {
@@ -33,53 +33,82 @@ export interface UpstreamSubscriberOptions {
 export function createUpstreamSubscriber(options: UpstreamSubscriberOptions): UpstreamSubscriber {
   const { upstreams, identity, logger } = options;
   return {
-    async *open(request): AsyncGenerator<ExecutionResult> {
-      const settings = upstreams.get(request.upstream);
-      if (!settings || settings.mode === 'off') {
-        yield unavailable();
-        return;
-      }
-      const { viewer } = request;
-      const authorization =
-        viewer.kind === 'user'
-          ? await identity.authorizationFor({ userId: viewer.userId, sessionId: viewer.sessionId, roles: viewer.roles, notAfter: viewer.expiresAt }, request.upstream)
-          : undefined;
-      const payload = {
-        query: print(request.document),
-        ...(request.operationName && { operationName: request.operationName }),
-        ...(request.variables && { variables: request.variables }),
+    open(request): AsyncIterableIterator<ExecutionResult> {
+      let upstream: { iterator: AsyncIterableIterator<unknown>; dispose: () => void } | undefined;
+      let ended = false;
+      let failed = false;
+      const close = (): void => {
+        ended = true;
+        const opened = upstream;
+        upstream = undefined;
+        if (!opened) return;
+        void Promise.resolve(opened.iterator.return?.()).catch(() => undefined);
+        opened.dispose();
       };
-      let iterator: AsyncIterableIterator<unknown>;
-      let dispose: () => void;
-      if (settings.mode === 'ws') {
-        const client = createWsClient({
-          url: settings.url,
-          webSocketImpl: WebSocket,
-          connectionParams: authorization ? { authorization } : {},
-          lazy: true,
-          lazyCloseTimeout: 0,
-          retryAttempts: 0,
-        });
-        iterator = client.iterate(payload);
-        dispose = () => void client.dispose();
-      } else {
-        const client = createSseClient({ url: settings.url, headers: authorization ? { authorization } : {}, retryAttempts: 0 });
-        iterator = client.iterate(payload);
-        dispose = () => client.dispose();
-      }
-      try {
-        for (;;) {
-          const step = await iterator.next();
-          if (step.done) return;
-          yield revive(request.upstream, step.value as ExecutionResult);
+      const start = async (): Promise<{ iterator: AsyncIterableIterator<unknown>; dispose: () => void } | undefined> => {
+        const settings = upstreams.get(request.upstream);
+        if (!settings || settings.mode === 'off') return undefined;
+        const { viewer } = request;
+        const authorization =
+          viewer.kind === 'user'
+            ? await identity.authorizationFor({ userId: viewer.userId, sessionId: viewer.sessionId, roles: viewer.roles, notAfter: viewer.expiresAt }, request.upstream)
+            : undefined;
+        if (ended) return undefined;
+        const payload = {
+          query: print(request.document),
+          ...(request.operationName && { operationName: request.operationName }),
+          ...(request.variables && { variables: request.variables }),
+        };
+        if (settings.mode === 'ws') {
+          const client = createWsClient({
+            url: settings.url,
+            webSocketImpl: WebSocket,
+            connectionParams: authorization ? { authorization } : {},
+            lazy: true,
+            lazyCloseTimeout: 0,
+            retryAttempts: 0,
+          });
+          return { iterator: client.iterate(payload), dispose: () => void client.dispose() };
         }
-      } catch (error) {
-        logger.warn({ upstream: request.upstream, err: describe(error) }, `upstream ${request.upstream} subscription failed`);
-        yield unavailable();
-      } finally {
-        void Promise.resolve(iterator.return?.()).catch(() => undefined);
-        dispose();
-      }
+        const client = createSseClient({ url: settings.url, headers: authorization ? { authorization } : {}, retryAttempts: 0 });
+        return { iterator: client.iterate(payload), dispose: () => client.dispose() };
+      };
+      const finished = (): IteratorResult<ExecutionResult> => ({ value: undefined, done: true });
+      // By hand, not an async generator: a generator awaiting the upstream's next event would hold `return()`
+      // back until that event came, and a quiet upstream subscription would outlive its client.
+      const iterator: AsyncIterableIterator<ExecutionResult> = {
+        [Symbol.asyncIterator]: () => iterator,
+        async next(): Promise<IteratorResult<ExecutionResult>> {
+          if (ended) return finished();
+          try {
+            if (!upstream) {
+              upstream = await start();
+              if (!upstream) {
+                if (ended) return finished();
+                ended = true;
+                return { value: unavailable(), done: false };
+              }
+            }
+            const step = await upstream.iterator.next();
+            if (step.done || ended) {
+              close();
+              return finished();
+            }
+            return { value: revive(request.upstream, step.value as ExecutionResult), done: false };
+          } catch (error) {
+            if (ended || failed) return finished();
+            failed = true;
+            logger.warn({ upstream: request.upstream, err: describe(error) }, `upstream ${request.upstream} subscription failed`);
+            close();
+            return { value: unavailable(), done: false };
+          }
+        },
+        return(): Promise<IteratorResult<ExecutionResult>> {
+          close();
+          return Promise.resolve(finished());
+        },
+      };
+      return iterator;
     },
   };
 }
