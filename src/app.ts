@@ -280,23 +280,6 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     stopOnTerminationSignals: false,
   });
   await apollo.start();
-  httpServer.on(
-    'request',
-    createHttpApp({
-      apollo,
-      contextFor: createContextFactory(auth),
-      isReady: async () => view.isFresh() && (registry?.isReady() ?? true) && (await database.ping()),
-      metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens, ...(services.keyManager && { signingKeys: services.keyManager }) }) : undefined,
-      allowedOrigins: config.allowedOrigins,
-      trustedProxies: config.trustedProxies,
-      jwks: () => keys.jwks(now()),
-      // Verifiers must see a new key before it signs: their cached copy may be at most half the lead time old.
-      jwksMaxAgeSeconds: Math.min(3600, Math.floor(config.tokens.keyRotationLeadSeconds / 2)),
-      playgroundEnabled: config.playgroundEnabled,
-      logger,
-      now,
-    }),
-  );
   const upstreams = registry;
   const live = createLive({
     httpServer,
@@ -315,6 +298,24 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     logger,
     now,
   });
+  httpServer.on(
+    'request',
+    createHttpApp({
+      apollo,
+      contextFor: createContextFactory(auth),
+      isReady: async () => view.isFresh() && (registry?.isReady() ?? true) && (await database.ping()),
+      metrics: config.metricsEnabled ? createMetrics({ database, view, accessTokens, ...(services.keyManager && { signingKeys: services.keyManager }) }) : undefined,
+      allowedOrigins: config.allowedOrigins,
+      trustedProxies: config.trustedProxies,
+      jwks: () => keys.jwks(now()),
+      // Verifiers must see a new key before it signs: their cached copy may be at most half the lead time old.
+      jwksMaxAgeSeconds: Math.min(3600, Math.floor(config.tokens.keyRotationLeadSeconds / 2)),
+      playgroundEnabled: config.playgroundEnabled,
+      liveStream: live.sse,
+      logger,
+      now,
+    }),
+  );
   return {
     httpServer,
     auth,

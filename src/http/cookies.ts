@@ -15,6 +15,8 @@ export const ACCESS_COOKIE = '__Host-portcullis-access';
 export const REFRESH_COOKIE = '__Secure-portcullis-refresh';
 export const AUTH_PATH = '/graphql/auth';
 export const API_PATH = '/graphql';
+/** GraphQL over SSE (src/live/). */
+export const STREAM_PATH = '/graphql/stream';
 
 /**
  * Both cookies of a session. Secure always: browsers treat http://localhost as a secure context, so local

@@ -20,9 +20,11 @@ import { createLiveRegistry, type LiveRegistry } from './registry.js';
 import { createSessionEventFeed } from './session-events.js';
 import type { LiveConnection } from './types.js';
 import { createUpstreamSubscriber } from './upstream-subscriptions.js';
+import { createSseTransport, type SseHandler } from './sse-transport.js';
 import { attachWsTransport } from './ws-transport.js';
 
 export { LiveClose } from './types.js';
+export type { SseHandler } from './sse-transport.js';
 
 export interface LiveDeps {
   readonly httpServer: Server;
@@ -44,6 +46,8 @@ export interface LiveDeps {
 
 export interface Live {
   readonly registry: LiveRegistry;
+  /** GraphQL over SSE: the HTTP layer mounts it at /graphql/stream. */
+  readonly sse: SseHandler;
   /** Closes every live connection with 1012 (reconnect) and stops listening for upgrades. */
   stop(): Promise<void>;
 }
@@ -99,8 +103,19 @@ export function createLive(deps: LiveDeps): Live {
     production: deps.production,
     logger,
   });
+  const sse = createSseTransport({
+    auth,
+    accessTokens: deps.accessTokens,
+    registry,
+    operations,
+    allowedOrigins: deps.allowedOrigins,
+    addressOf,
+    contextFor,
+    formatError: deps.formatError,
+  });
   return {
     registry,
+    sse,
     async stop(): Promise<void> {
       registry.stop();
       feed.stop();
