@@ -34,6 +34,9 @@ export interface WsTransportDeps {
 /** What this transport keeps on graphql-ws's per-connection context, beside its socket and upgrade request. */
 type Extra = { connection: LiveConnection };
 
+/** How long a closing peer has to acknowledge the close frame before its socket is cut. */
+const CLOSE_GRACE_MS = 1000;
+
 interface LiveArgs extends ExecutionArgs {
   readonly contextValue: GatewayContext & { readonly liveOperation: { prepared: PreparedOperation; connection: LiveConnection; id: string } };
 }
@@ -86,7 +89,10 @@ export function attachWsTransport(httpServer: Server, deps: WsTransportDeps): { 
           operations: new Map(),
           close(code) {
             for (const operation of connection.operations.values()) operation.end();
+            registry.remove(connection);
             socket.close(code, reasonOf(code));
+            // A peer that reads nothing (a slow or dead client) never takes the close frame: cut it after a grace.
+            setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
           },
         };
         if (!registry.add(connection)) {
