@@ -8,18 +8,18 @@ export interface BenchOptions {
   readonly reachTrials: number;
   readonly seededRevocations: number;
   readonly resultsFile: string;
-  /** `--only gateway`: figure 7 alone (its own upstream and gateway), printed but not written to resultsFile. */
-  readonly only: 'gateway' | undefined;
+  /** `--only gateway`: figure 7 alone (its own upstream and gateway), printed but not written to resultsFile; `--only subscriptions`: figure 8 alone. */
+  readonly only: 'gateway' | 'subscriptions' | undefined;
   /** `--cpu-prof DIR`: figure 7's gateway writes a V8 CPU profile there when it stops (open in Chrome DevTools). */
   readonly cpuProfileDir: string | undefined;
 }
 
-const USAGE = 'usage: npm run bench [-- --smoke] [-- --duration SECONDS] [-- --only gateway] [-- --cpu-prof DIR]';
+const USAGE = 'usage: npm run bench [-- --smoke] [-- --duration SECONDS] [-- --only gateway|subscriptions] [-- --cpu-prof DIR]';
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   let smoke = false;
   let duration: number | undefined;
-  let only: 'gateway' | undefined;
+  let only: 'gateway' | 'subscriptions' | undefined;
   let cpuProfileDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -30,7 +30,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       if (!Number.isFinite(duration) || duration <= 0) throw new Error(`--duration needs a positive number of seconds, got ${String(text)}\n${USAGE}`);
     } else if (arg === '--only' || arg?.startsWith('--only=')) {
       const text = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
-      if (text !== 'gateway') throw new Error(`--only knows one figure, gateway; got ${String(text)}\n${USAGE}`);
+      if (text !== 'gateway' && text !== 'subscriptions') throw new Error(`--only knows two figures, gateway and subscriptions; got ${String(text)}\n${USAGE}`);
       only = text;
     } else if (arg === '--cpu-prof' || arg?.startsWith('--cpu-prof=')) {
       cpuProfileDir = arg === '--cpu-prof' ? argv[++i] : arg.slice('--cpu-prof='.length);
