@@ -143,4 +143,24 @@ describe('limits of live connections', () => {
     await other.stop();
     expect((await live.closed).code).toBe(1012);
   });
+
+  it('closes a connection with 4403 when its session reaches its absolute lifetime, token expiry alone not', async () => {
+    let offsetMs = 0;
+    const clocked = await startGateway({ config: testConfig({ SESSION_MAX_AGE_SECONDS: '900', REFRESH_TOKEN_TTL_SECONDS: '600', ACCESS_TOKEN_TTL_SECONDS: '60' }), app: { now: () => Date.now() + offsetMs } });
+    try {
+      const token = await signIn(clocked.url, clocked.createUser.bind(clocked), 'ned@example.com', ['USER']);
+      const live = liveClient(clocked.url, { token });
+      subscribe(live, 'subscription { mySessionEvents { kind } }');
+      await eventually(() => clocked.app.live.registry.counts().operations === 1);
+      // Past the access token's expiry, within the session's lifetime: the subscription goes on.
+      offsetMs = 120_000;
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(clocked.app.live.registry.counts().operations).toBe(1);
+      // Past the session's absolute end.
+      offsetMs = 901_000;
+      expect((await live.closed).code).toBe(4403);
+    } finally {
+      await clocked.stop();
+    }
+  });
 });
