@@ -32,8 +32,7 @@ export async function identify(auth: AuthService, accessTokens: AccessTokens, to
   if (viewer.kind !== 'user' || token === undefined) return { viewer, token: undefined, sessionEndsAt: undefined };
   const verified = await accessTokens.verify(token);
   if (!verified.ok) return { viewer: { kind: 'rejected', reason: verified.reason }, token: undefined, sessionEndsAt: undefined };
-  const sessions = await auth.listSessions(viewer);
-  const session = sessions.find((found) => found.id === viewer.sessionId);
+  const session = await auth.currentSession(viewer);
   if (!session) return { viewer: { kind: 'rejected', reason: 'TOKEN_INVALID' }, token: undefined, sessionEndsAt: undefined };
   return { viewer, token: verified.claims, sessionEndsAt: session.expiresAt.getTime() };
 }
