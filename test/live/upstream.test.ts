@@ -69,6 +69,17 @@ describe('upstream subscriptions through the gateway, bound to the session', () 
     await eventually(() => shop.live.active === 0);
   });
 
+  it('the example upstream checks the identity when a subscription starts: none is refused, a forged one closes the connection', async () => {
+    const shopOrigin = shop.url.replace(/\/graphql$/, '');
+    const anonymous = liveClient(shopOrigin);
+    const refused = await subscribe(anonymous, REVIEWS).next();
+    expect(refused.errors?.[0]?.extensions?.['code']).toBe('UNAUTHENTICATED');
+    await anonymous.dispose();
+    const forged = liveClient(shopOrigin, { params: { authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.forged' } });
+    subscribe(forged, REVIEWS);
+    expect((await forged.closed).code).toBe(4403);
+  });
+
   it('refuses a guest a guarded upstream subscription without opening it upstream', async () => {
     const before = shop.resolved.get('Subscription.reviewAdded') ?? 0;
     const live = liveClient(b.url);
