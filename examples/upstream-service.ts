@@ -19,6 +19,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import express from 'express';
 import { GraphQLError } from 'graphql';
+import { createHandler as createSseHandler } from 'graphql-sse/lib/use/express';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { IdentityError, IdentityErrorCode, verifyIdentity, type GatewayKeys, type Identity, type IdentitySource } from '../src/upstream/index.js';
@@ -333,6 +334,19 @@ export async function startUpstreamService(options: {
     }
   };
   const app = express();
+  // Subscriptions over SSE too (graphql-sse, distinct connections), for a gateway with UPSTREAM_SUBSCRIPTIONS_SHOP=sse:
+  // the identity token comes in the Authorization header of each stream and is verified when it starts.
+  app.use(
+    '/graphql/stream',
+    express.json({ limit: '1mb' }),
+    createSseHandler<UpstreamContext & Record<PropertyKey, unknown>>({
+      schema,
+      context: async (req) => {
+        live.upgrades.push(req.raw.headers);
+        return { identity: await identityOf(req.raw) };
+      },
+    }),
+  );
   app.use('/graphql', express.json({ limit: '1mb' }), expressMiddleware(server, { context: async ({ req }): Promise<UpstreamContext> => ({ identity: await identityOf(req) }) }));
   const httpServer = createServer(app);
   // Subscriptions over graphql-ws on the same path. The gateway sends the identity token in connection_init

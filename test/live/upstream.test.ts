@@ -151,3 +151,43 @@ describe('upstream subscriptions through the gateway, bound to the session', () 
 function shopSockets(shop: UpstreamService): Array<{ terminate(): void }> {
   return shop.live.sockets();
 }
+
+describe('upstream subscriptions opened over SSE (UPSTREAM_SUBSCRIPTIONS_<NAME>=sse)', () => {
+  const secret = randomSecret();
+  let shop: UpstreamService;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    shop = await startUpstreamService({ gateway: { secret }, audience: 'shop' });
+    gateway = await startGateway({
+      config: testConfig({ JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}`, UPSTREAM_SUBSCRIPTIONS_SHOP: 'sse', UPSTREAM_SUBSCRIPTIONS_URL_SHOP: `${shop.url}/stream` }),
+    });
+    await eventually(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 30_000);
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.stop();
+    await shop?.stop();
+  });
+
+  it('passes events through with the identity token in the Authorization header, and ends the upstream stream with the session', async () => {
+    await gateway.createUser({ email: 'sue@example.com', password: PASSWORD, roles: ['USER'] });
+    const token = await login(gateway.url, 'sue@example.com');
+    shop.live.upgrades.length = 0;
+    const live = liveClient(gateway.url, { token });
+    const reviews = subscribe(live, REVIEWS);
+    await eventually(() => shop.live.active === 1);
+    expect(String(shop.live.upgrades[0]?.authorization)).toMatch(/^Bearer ey/);
+    expect(JSON.stringify(shop.live.upgrades)).not.toContain(token);
+    await addReview(gateway.url, token, 'by sse');
+    expect((await reviews.next()).data).toEqual({ reviewAdded: { id: expect.any(String), text: 'by sse' } });
+
+    const response = await fetch(`${gateway.url}${AUTH_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: 'mutation { logout }' }),
+    });
+    expect(response.status).toBe(200);
+    expect((await live.closed).code).toBe(4403);
+    await eventually(() => shop.live.active === 0, 2_000);
+  });
+});
