@@ -17,7 +17,7 @@ interface Watched {
 }
 
 /**
- * The feed behind mySessionEvents. One timer per instance, not per subscriber: every `pollMs` it lists the live
+ * The feed behind mySessionEvents. One timer per instance, not per subscriber: every `pollMs` (1 s) it lists the live
  * sessions of each user somebody here is watching (one query per watched user, whatever their number of
  * subscriptions) and reports the difference: a new session is CREATED, one gone (logout, revocation, expiry,
  * account disabled) is ENDED. Every instance does the same from the same database, so an event on instance A is
@@ -33,7 +33,7 @@ export function createSessionEventFeed(options: { auth: AuthService; logger: Log
     void poll().finally(() => {
       running = false;
     });
-  }, options.pollMs ?? 500);
+  }, options.pollMs ?? 1000);
   timer.unref();
 
   async function poll(): Promise<void> {

@@ -88,7 +88,7 @@ describe('the playground in a browser', () => {
     await page.goto(`${gateway.url}/playground?query=${encodeURIComponent('subscription { mySessionEvents { kind } }')}`);
     await page.locator('.graphiql-query-editor .monaco-editor').waitFor();
     await page.locator('.graphiql-execute-button').click();
-    // A sign-in elsewhere reaches the running subscription (the feed looks every 500 ms).
+    // A sign-in elsewhere reaches the running subscription (the feed looks every second).
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const other = await fetch(`${gateway.url}/graphql/auth`, {
       method: 'POST',
