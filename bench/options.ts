@@ -10,20 +10,20 @@ export interface BenchOptions {
   readonly resultsFile: string;
   /**
    * `--only gateway`: figure 7 alone (its own upstream and gateway); `--only login`: figure 3 alone (a gateway
-   * of its own); `--only peers`: the peers figure alone (Hive Gateway against 1 and 2 workers). Printed but not
-   * written to resultsFile.
+   * of its own); `--only peers`: the peers figure alone (Hive Gateway against 1 and 2 workers); `--only
+   * subscriptions`: figure 8 alone. Printed but not written to resultsFile.
    */
-  readonly only: 'gateway' | 'login' | 'peers' | undefined;
+  readonly only: 'gateway' | 'login' | 'peers' | 'subscriptions' | undefined;
   /** `--cpu-prof DIR`: figure 7's gateway writes a V8 CPU profile there when it stops (open in Chrome DevTools). */
   readonly cpuProfileDir: string | undefined;
 }
 
-const USAGE = 'usage: npm run bench [-- --smoke] [-- --duration SECONDS] [-- --only gateway|login|peers] [-- --cpu-prof DIR]';
+const USAGE = 'usage: npm run bench [-- --smoke] [-- --duration SECONDS] [-- --only gateway|login|peers|subscriptions] [-- --cpu-prof DIR]';
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   let smoke = false;
   let duration: number | undefined;
-  let only: 'gateway' | 'login' | 'peers' | undefined;
+  let only: 'gateway' | 'login' | 'peers' | 'subscriptions' | undefined;
   let cpuProfileDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -34,7 +34,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       if (!Number.isFinite(duration) || duration <= 0) throw new Error(`--duration needs a positive number of seconds, got ${String(text)}\n${USAGE}`);
     } else if (arg === '--only' || arg?.startsWith('--only=')) {
       const text = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
-      if (text !== 'gateway' && text !== 'login' && text !== 'peers') throw new Error(`--only knows gateway, login and peers; got ${String(text)}\n${USAGE}`);
+      if (text !== 'gateway' && text !== 'login' && text !== 'peers' && text !== 'subscriptions') throw new Error(`--only knows gateway, login, peers and subscriptions; got ${String(text)}\n${USAGE}`);
       only = text;
     } else if (arg === '--cpu-prof' || arg?.startsWith('--cpu-prof=')) {
       cpuProfileDir = arg === '--cpu-prof' ? argv[++i] : arg.slice('--cpu-prof='.length);

@@ -7,6 +7,7 @@ import type { MemoryResult } from './figures/memory.js';
 import type { CommandDelta } from './metrics.js';
 import type { ReachResult } from './figures/reach.js';
 import type { RefreshResult } from './figures/refresh.js';
+import { reportSubscriptions, type SubscriptionsResult } from './figures/subscriptions.js';
 
 export interface Figures {
   readonly cacheOn: OverheadResult;
@@ -18,6 +19,8 @@ export interface Figures {
   readonly reach: ReachResult;
   readonly memory: MemoryResult;
   readonly gateway: GatewayFigure;
+  /** Figure 8 (live subscriptions). */
+  readonly subscriptions?: SubscriptionsResult;
 }
 
 export interface Row {
@@ -249,6 +252,11 @@ export function buildReport(f: Figures): { rows: Row[]; goals: Goal[] } {
       met: '—',
     },
   ];
+  if (f.subscriptions) {
+    const live = reportSubscriptions(f.subscriptions);
+    goals.push(...live.goals);
+    rows.push(...live.rows);
+  }
   return { rows, goals };
 }
 

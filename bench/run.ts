@@ -14,6 +14,7 @@ import { LOGIN_CONNECTIONS, measureLogin } from './figures/login.js';
 import { measureMemory } from './figures/memory.js';
 import { measureReach } from './figures/reach.js';
 import { measureRefresh } from './figures/refresh.js';
+import { measureSubscriptions, reportSubscriptions } from './figures/subscriptions.js';
 import { generateSecrets, killGatewaysNow, markGatewaysStopping, startGateway, type GatewayProcess, type GatewaySecrets } from './gateway.js';
 import { commandDelta, scrapeMetrics } from './metrics.js';
 import { parseOptions, type BenchOptions } from './options.js';
@@ -97,6 +98,15 @@ async function main(): Promise<void> {
     return;
   }
 
+  if (options.only === 'subscriptions') {
+    log('8. live subscriptions (--only subscriptions)');
+    const live = await measureSubscriptions({ database, secrets, options, problems, launch });
+    console.log(renderTable(reportSubscriptions(live).rows));
+    console.log(`\nbench took ${((performance.now() - began) / 1000).toFixed(0)} s. Not written to ${options.resultsFile}.`);
+    if (problems.list.length > 0) console.log(`Problems:\n${problems.list.map((line) => `  - ${line}`).join('\n')}`);
+    return;
+  }
+
   // Two instances on one database: the default configuration, and the same with the verified-token cache off
   // (the "before" of figure 1). Together they are also instances B and A of figure 5.
   log('starting gateways');
@@ -133,15 +143,17 @@ async function main(): Promise<void> {
   const memory = await measureMemory({ database, secrets, count: options.seededRevocations, launch, problems });
   log('7. the gateway in front of the example upstream');
   const gateway = await figureGateway(database, secrets, options, problems, launch);
+  log('8. live subscriptions');
+  const subscriptions = await measureSubscriptions({ database, secrets, options, problems, launch });
 
   // The peers (Hive Gateway, installed on demand in bench/peers): not in the smoke run, which CI makes.
   let peers: PeersFigure | undefined;
   if (!options.smoke) {
-    log('8. peers: Hive Gateway, Portcullis with 1 and 2 workers, the upstream direct');
+    log('9. peers: Hive Gateway, Portcullis with 1 and 2 workers, the upstream direct');
     peers = await figurePeers(database, secrets, options, problems, launch);
   }
 
-  const figures = { cacheOn: overheadOn, cacheOff: overheadOff, background, login, refresh, reach, memory, gateway, peers };
+  const figures = { cacheOn: overheadOn, cacheOff: overheadOff, background, login, refresh, reach, memory, gateway, subscriptions, peers };
   const { rows, goals } = buildReport(figures);
   const machine = describeMachine();
   const table = renderTable(rows);

@@ -14,10 +14,16 @@
  */
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
-import { startStandaloneServer } from '@apollo/server/standalone';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expressMiddleware } from '@as-integrations/express5';
 import { makeExecutableSchema } from '@graphql-tools/schema';
+import express from 'express';
 import { GraphQLError } from 'graphql';
-import { IdentityError, IdentityErrorCode, verifyIdentity, type GatewayKeys, type Identity } from '../src/upstream/index.js';
+import { createHandler as createSseHandler } from 'graphql-sse/lib/use/express';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { IdentityError, IdentityErrorCode, verifyIdentity, type GatewayKeys, type Identity, type IdentitySource } from '../src/upstream/index.js';
 
 /** What the gateway reads (`{ _service { sdl } }`): the directives are the access rules, deny by default. */
 export const UPSTREAM_SDL = /* GraphQL */ `
@@ -38,6 +44,16 @@ type Query {
 
 type Mutation {
   placeOrder(productId: ID!, quantity: Int!): Order! @authorized
+  "Writes a review; subscribers of reviewAdded for that product see it at once."
+  addReview(productId: ID!, rating: Int!, text: String!): Review! @authorized
+}
+
+"Through the gateway over WebSocket (/graphql) or SSE (/graphql/stream); it ends the moment the session does."
+type Subscription {
+  "New reviews of one product, as they are written."
+  reviewAdded(productId: ID!): Review! @authorized
+  "Every order placed, as it is placed: administrators only."
+  orderPlaced: Order! @authorized(roles: ["ADMIN"])
 }
 
 interface Node {
@@ -131,7 +147,49 @@ export interface UpstreamService {
   readonly port: number;
   /** How often each guarded or root field was resolved: tests check that denied fields never got here. */
   readonly resolved: Map<string, number>;
+  /** What reached the WebSocket endpoint: upgrade headers, connection_init payloads, and subscriptions open now. */
+  readonly live: { readonly upgrades: IncomingHttpHeaders[]; readonly inits: Array<Record<string, unknown>>; active: number; completed: number; sockets(): WebSocket[] };
   stop(): Promise<void>;
+}
+
+/**
+ * A minimal in-process topic: each subscriber gets its own queue of what `pick` keeps, ended by `return()` (the
+ * subscriber leaving). An iterator by hand, not an async generator: a generator waiting for its next event
+ * would hold a `return()` back until that event came, and a quiet topic would never let its subscribers go.
+ */
+function createTopic<T>(): { publish(value: T): void; subscribe<R>(pick: (value: T) => R | undefined, onEnd: () => void): AsyncIterableIterator<R> } {
+  const subscribers = new Set<(value: T) => void>();
+  return {
+    publish: (value) => subscribers.forEach((push) => push(value)),
+    subscribe<R>(pick: (value: T) => R | undefined, onEnd: () => void): AsyncIterableIterator<R> {
+      const pending: R[] = [];
+      let waiting: ((result: IteratorResult<R>) => void) | undefined;
+      const push = (event: T): void => {
+        const value = pick(event);
+        if (value === undefined) return;
+        if (waiting) {
+          const resolve = waiting;
+          waiting = undefined;
+          resolve({ value, done: false });
+        } else pending.push(value);
+      };
+      subscribers.add(push);
+      const iterator: AsyncIterableIterator<R> = {
+        [Symbol.asyncIterator]: () => iterator,
+        next: () => {
+          const value = pending.shift();
+          if (value !== undefined) return Promise.resolve({ value, done: false });
+          return new Promise((resolve) => (waiting = resolve));
+        },
+        return: () => {
+          if (subscribers.delete(push)) onEnd();
+          waiting?.({ value: undefined, done: true });
+          return Promise.resolve({ value: undefined, done: true });
+        },
+      };
+      return iterator;
+    },
+  };
 }
 
 export async function startUpstreamService(options: {
@@ -166,6 +224,20 @@ export async function startUpstreamService(options: {
     return list;
   };
 
+  const live = { upgrades: [] as IncomingHttpHeaders[], inits: [] as Array<Record<string, unknown>>, active: 0, completed: 0, sockets: (): WebSocket[] => [...wss.clients] };
+  type Review = Product['reviews'][number];
+  const reviews = createTopic<{ productId: string; review: Review }>();
+  const placed = createTopic<Order>();
+  /** A subscription's source: counted while open, so tests see the gateway end it upstream. */
+  const opened = <T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<T> => {
+    live.active += 1;
+    return source;
+  };
+  const ended = (): void => {
+    live.active -= 1;
+    live.completed += 1;
+  };
+
   const schema = makeExecutableSchema<UpstreamContext>({
     typeDefs: [UPSTREAM_SDL, SERVICE_SDL],
     resolvers: {
@@ -198,7 +270,34 @@ export async function startUpstreamService(options: {
           const list = ordersOf(userId);
           const order: Order = { id: `${userId}-o${list.length + 1}`, userId, items: [{ product, quantity: args.quantity }], total: product.price * args.quantity };
           list.push(order);
+          placed.publish(order);
           return order;
+        },
+        addReview: (_: unknown, args: { productId: string; rating: number; text: string }, context: UpstreamContext) => {
+          count('Mutation.addReview');
+          requireIdentity(context);
+          const product = PRODUCTS.find((p) => p.id === args.productId);
+          if (!product) throw new GraphQLError('No such product.', { extensions: { code: 'NOT_FOUND' } });
+          const review: Review = { id: `${product.id}-r${Date.now().toString(36)}`, rating: Math.min(5, Math.max(1, Math.round(args.rating))), text: args.text.slice(0, 2000) };
+          reviews.publish({ productId: product.id, review });
+          return review;
+        },
+      },
+      Subscription: {
+        reviewAdded: {
+          // The identity is checked when the subscription starts; the gateway ends it when the session ends.
+          subscribe: (_: unknown, args: { productId: string }, context: UpstreamContext) => {
+            count('Subscription.reviewAdded');
+            requireIdentity(context);
+            return opened(reviews.subscribe((event) => (event.productId === args.productId ? { reviewAdded: event.review } : undefined), ended));
+          },
+        },
+        orderPlaced: {
+          subscribe: (_: unknown, __: unknown, context: UpstreamContext) => {
+            count('Subscription.orderPlaced');
+            requireIdentity(context, 'ADMIN');
+            return opened(placed.subscribe((order) => ({ orderPlaced: order }), ended));
+          },
         },
       },
       Product: {
@@ -220,32 +319,80 @@ export async function startUpstreamService(options: {
     plugins: [ApolloServerPluginInlineTraceDisabled()],
     includeStacktraceInErrorResponses: false,
   });
+  await server.start();
   let explained = false;
-  const { url } = await startStandaloneServer(server, {
-    listen: { port: options.port ?? 0, host: '127.0.0.1' },
-    context: async ({ req }): Promise<UpstreamContext> => {
-      try {
-        const gateway = typeof options.gateway === 'function' ? options.gateway() : options.gateway;
-        return { identity: await verifyIdentity(req, { gateway, audience, ...(options.issuer !== undefined && { issuer: options.issuer }), ...(options.now && { now: options.now }) }) };
-      } catch (error) {
-        if (!(error instanceof IdentityError)) throw error;
-        // A refusal caused by this service's own setup (it holds JWT_SECRET instead of its identity key) says so
-        // in `cause`: worth one line in the service's log, never in an answer.
-        if (error.cause instanceof TypeError && !explained) {
-          explained = true;
-          console.error(error.cause.message);
-        }
-        // The gateway's keys out of reach is not the caller's fault: 503, which the gateway reports as
-        // UPSTREAM_UNAVAILABLE. Anything else about the token is a refusal, with its code for the logs.
-        const unavailable = error.code === IdentityErrorCode.IDENTITY_KEYS_UNAVAILABLE;
-        throw new GraphQLError(error.message, {
-          extensions: { code: unavailable ? 'SERVICE_UNAVAILABLE' : 'UNAUTHENTICATED', reason: error.code, http: { status: unavailable ? 503 : 401 } },
-        });
+  const identityOf = async (headers: IdentitySource): Promise<Identity | null> => {
+    try {
+      const gateway = typeof options.gateway === 'function' ? options.gateway() : options.gateway;
+      return await verifyIdentity(headers, { gateway, audience, ...(options.issuer !== undefined && { issuer: options.issuer }), ...(options.now && { now: options.now }) });
+    } catch (error) {
+      if (!(error instanceof IdentityError)) throw error;
+      // A refusal caused by this service's own setup (it holds JWT_SECRET instead of its identity key) says so
+      // in `cause`: worth one line in the service's log, never in an answer.
+      if (error.cause instanceof TypeError && !explained) {
+        explained = true;
+        console.error(error.cause.message);
       }
+      // The gateway's keys out of reach is not the caller's fault: 503, which the gateway reports as
+      // UPSTREAM_UNAVAILABLE. Anything else about the token is a refusal, with its code for the logs.
+      const unavailable = error.code === IdentityErrorCode.IDENTITY_KEYS_UNAVAILABLE;
+      throw new GraphQLError(error.message, {
+        extensions: { code: unavailable ? 'SERVICE_UNAVAILABLE' : 'UNAUTHENTICATED', reason: error.code, http: { status: unavailable ? 503 : 401 } },
+      });
+    }
+  };
+  const app = express();
+  // Subscriptions over SSE too (graphql-sse, distinct connections), for a gateway with UPSTREAM_SUBSCRIPTIONS_SHOP=sse:
+  // the identity token comes in the Authorization header of each stream and is verified when it starts.
+  app.use(
+    '/graphql/stream',
+    express.json({ limit: '1mb' }),
+    createSseHandler<UpstreamContext & Record<PropertyKey, unknown>>({
+      schema,
+      context: async (req) => {
+        live.upgrades.push(req.raw.headers);
+        return { identity: await identityOf(req.raw) };
+      },
+    }),
+  );
+  app.use('/graphql', express.json({ limit: '1mb' }), expressMiddleware(server, { context: async ({ req }): Promise<UpstreamContext> => ({ identity: await identityOf(req) }) }));
+  const httpServer = createServer(app);
+  // Subscriptions over graphql-ws on the same path. The gateway sends the identity token in connection_init
+  // (`{ authorization: "Bearer …" }`); it is verified once, when the connection starts.
+  const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  wss.on('connection', (_socket, request) => live.upgrades.push(request.headers));
+  const ws = useServer<Record<string, unknown> | undefined, { identity: Identity | null }>(
+    {
+      schema,
+      async onConnect(ctx) {
+        const params = ctx.connectionParams ?? {};
+        live.inits.push(params);
+        try {
+          const authorization = params['authorization'];
+          ctx.extra.identity = await identityOf(typeof authorization === 'string' ? { authorization } : {});
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      context: (ctx): UpstreamContext => ({ identity: ctx.extra.identity ?? null }),
     },
-  });
-  const port = Number(new URL(url).port);
-  return { url: `http://127.0.0.1:${port}/graphql`, port, resolved, stop: () => server.stop() };
+    wss,
+  );
+  await new Promise<void>((resolve) => httpServer.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const port = (httpServer.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/graphql`,
+    port,
+    resolved,
+    live,
+    async stop(): Promise<void> {
+      await ws.dispose();
+      await server.stop();
+      httpServer.closeAllConnections();
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    },
+  };
 }
 
 /** `--port N` or PORT; nothing else on the command line. */

@@ -6,6 +6,7 @@ import 'graphiql/style.css';
 import './style.css';
 import { GraphiQL } from 'graphiql';
 import { Kind, parse, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
+import { createClient, type Client } from 'graphql-ws';
 import { createRoot } from 'react-dom/client';
 
 /** The mutations served at /graphql/auth (src/graphql/auth-endpoint.plugin.ts); the refresh cookie lives there. */
@@ -31,7 +32,32 @@ function endpointFor({ query, operationName }: Params): string {
   return fields.length > 0 && fields.every((f) => f.kind === Kind.FIELD && AUTH_FIELDS.has(f.name.value)) ? '/graphql/auth' : '/graphql';
 }
 
-async function fetcher(params: Params, options?: { headers?: Record<string, unknown> }): Promise<ExecutionResult> {
+function isSubscription({ query, operationName }: Params): boolean {
+  try {
+    const operations = parse(query).definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+    const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
+    return operation?.operation === 'subscription';
+  } catch {
+    return false;
+  }
+}
+
+/** Subscriptions go over a WebSocket to this origin's /graphql; the browser sends the access cookie on the upgrade. */
+let live: Client | undefined;
+
+function fetcher(params: Params, options?: { headers?: Record<string, unknown> }): Promise<ExecutionResult> | AsyncIterable<ExecutionResult> {
+  if (isSubscription(params)) {
+    live ??= createClient({ url: `${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}/graphql`, lazy: true, retryAttempts: 0 });
+    return live.iterate({ query: params.query, ...(params.operationName && { operationName: params.operationName }), ...(isRecord(params.variables) && { variables: params.variables }) }) as AsyncIterable<ExecutionResult>;
+  }
+  return post(params, options);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+async function post(params: Params, options?: { headers?: Record<string, unknown> }): Promise<ExecutionResult> {
   const response = await fetch(endpointFor(params), {
     method: 'POST',
     credentials: 'same-origin',
@@ -48,6 +74,7 @@ const TRY_THIS = `# Welcome to the Portcullis playground.
 # 2. Run "Me". Then "Refresh" and "Logout" (sent to /graphql/auth, where the refresh cookie is scoped).
 #    With a second factor, "Login" answers MFA_REQUIRED: put its extensions.challenge and a code from your
 #    authenticator app (or a recovery code) into "VerifySecondFactor", and run that instead.
+# 3. "MySessionEvents" runs over a WebSocket: sign in from another browser to see it; log out to see it end.
 
 mutation Login {
   login(email: "ada@example.com", password: "change me") {
@@ -74,6 +101,10 @@ mutation Refresh {
 mutation Logout {
   logout
 }
+
+subscription MySessionEvents {
+  mySessionEvents { kind sessionId at userAgent clientAddress }
+}
 `;
 
 /**
@@ -82,7 +113,8 @@ mutation Logout {
  */
 async function showProviders(): Promise<void> {
   const error = /^#error=([A-Z_]+)$/.exec(window.location.hash)?.[1];
-  const result = await fetcher({ query: '{ signInProviders { name label startUrl } }' });
+  // A query: the fetcher answers it with one result, never a stream.
+  const result = (await fetcher({ query: '{ signInProviders { name label startUrl } }' })) as { data?: unknown };
   const providers = (result.data as { signInProviders?: Array<{ name: string; label: string; startUrl: string }> } | undefined)?.signInProviders ?? [];
   if (providers.length === 0) return;
   const nav = document.getElementById('providers')!;

@@ -58,6 +58,7 @@ import { createGatewayExecution } from './upstreams/execute.js';
 import { createIdentityCache } from './upstreams/identity-cache.js';
 import { createPassThrough } from './upstreams/pass-through.js';
 import { createUpstreamRegistry, type UpstreamRegistry } from './upstreams/registry.js';
+import { createLive, type Live } from './live/index.js';
 
 export interface AppOptions {
   /** Milliseconds since the epoch. Tests inject a clock instead of sleeping. */
@@ -78,6 +79,8 @@ export interface App {
   readonly keyManager: KeyManager | undefined;
   /** Password reset and email verification; `drain()` waits for mail still being sent. */
   readonly accounts: AccountService;
+  /** Subscriptions over WebSocket and SSE (src/live/). */
+  readonly live: Live;
   stop(): Promise<void>;
 }
 
@@ -311,20 +314,16 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
   const limits = graphqlLimits({ hideSuggestions: production });
   const validationRules = [...limits.validationRules, oneAuthMutationPerOperation];
   const identity = createIdentityCache({ tokens: createIdentityTokens({ keys, issuer: config.tokens.issuer, now }), now });
-  const schemaSource = registry
-    ? {
-        gateway: upstreamGateway(
-          registry,
-          createGatewayExecution({
-            identity,
-            forwardHeaders: config.upstreams.forwardHeaders,
-            mode: config.authorizationMode,
-            logger,
-            deduplicate: config.performance.deduplicate,
-          }),
-        ),
-      }
-    : { schema: ownSchema };
+  const gatewayExecution = registry
+    ? createGatewayExecution({
+        identity,
+        forwardHeaders: config.upstreams.forwardHeaders,
+        mode: config.authorizationMode,
+        logger,
+        deduplicate: config.performance.deduplicate,
+      })
+    : undefined;
+  const schemaSource = registry && gatewayExecution ? { gateway: upstreamGateway(registry, gatewayExecution) } : { schema: ownSchema };
   // The pass-through uses the very rules and parse options Apollo validates with, and the same identity cache.
   const current = registry;
   const passThrough = current && {
@@ -337,9 +336,10 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     }),
     composition: () => current.current(),
   };
+  const formatError = createFormatError(logger, { production, upstreamErrorCodesPassed: config.upstreams.errorCodesPassed });
   const apollo = new ApolloServer<GatewayContext>({
     ...schemaSource,
-    formatError: createFormatError(logger, { production, upstreamErrorCodesPassed: config.upstreams.errorCodesPassed }),
+    formatError,
     includeStacktraceInErrorResponses: false,
     introspection: config.introspectionEnabled,
     hideSchemaDetailsFromClientErrors: production,
@@ -360,6 +360,25 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     stopOnTerminationSignals: false,
   });
   await apollo.start();
+  const upstreams = registry;
+  const live = createLive({
+    httpServer,
+    auth,
+    oidc: services.oidc,
+    accessTokens,
+    view,
+    ownSchema,
+    gateway: upstreams && gatewayExecution ? { current: () => upstreams.current(), execution: gatewayExecution, mode: config.authorizationMode, identity } : undefined,
+    settings: config.subscriptions,
+    allowedOrigins: config.allowedOrigins,
+    trustedProxies: config.trustedProxies,
+    parseOptions: limits.parseOptions,
+    validationRules,
+    formatError,
+    production,
+    logger,
+    now,
+  });
   httpServer.on(
     'request',
     createHttpApp({
@@ -375,6 +394,7 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
       // Verifiers must see a new key before it signs: their cached copy may be at most half the lead time old.
       jwksMaxAgeSeconds: Math.min(3600, Math.floor(config.tokens.keyRotationLeadSeconds / 2)),
       playgroundEnabled: config.playgroundEnabled,
+      liveStream: live.sse,
       logger,
       now,
       ...(passThrough && !options.generalPathOnly && { passThrough }),
@@ -387,7 +407,10 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     view,
     keyManager: services.keyManager,
     accounts: services.accounts,
+    live,
     async stop(): Promise<void> {
+      // Live connections first, with 1012 (reconnect): the drain below waits for open connections.
+      await live.stop();
       await apollo.stop();
       await services.close();
     },

@@ -93,6 +93,8 @@ export const ErrorCode = {
   PASSKEY_INVALID: 'PASSKEY_INVALID',
   /** The passkey ceremony's challenge expired (5 minutes) or was never issued to this browser: start again. */
   PASSKEY_CHALLENGE_EXPIRED: 'PASSKEY_CHALLENGE_EXPIRED',
+  /** A live connection already runs SUBSCRIPTIONS_PER_CONNECTION operations: complete one first, or open another connection. */
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -148,6 +150,7 @@ const publicMessages: Record<ErrorCode, string> = {
   REAUTHENTICATION_REQUIRED: 'Confirm it is you: sign in again to do this.',
   PASSKEY_INVALID: 'The passkey could not be verified.',
   PASSKEY_CHALLENGE_EXPIRED: 'The passkey request has expired. Try again.',
+  TOO_MANY_SUBSCRIPTIONS: 'Too many operations on this connection. Complete one first.',
 };
 
 const tokenMessages: Record<TokenRejection, string> = {

@@ -47,7 +47,7 @@ export async function startWebAppServer(options: { port?: number; settings: () =
     const settings = options.settings();
     const headers = {
       // Scripts and styles from this origin only, no inline script; requests to this origin and the gateway.
-      'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' ${new URL(settings.gatewayUrl).origin}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+      'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' ${new URL(settings.gatewayUrl).origin} ${new URL(settings.gatewayUrl).origin.replace(/^http/, 'ws')}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
       'cache-control': 'no-cache',

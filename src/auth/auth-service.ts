@@ -63,6 +63,8 @@ export interface AuthService {
    */
   logout(input: { viewer: Viewer; refreshToken: string | undefined; accessToken?: string | undefined }): Promise<void>;
   listSessions(viewer: SignedInViewer): Promise<SessionRecord[]>;
+  /** The viewer's own session (one read by id), or null once it has ended: live connections read its absolute end. */
+  currentSession(viewer: SignedInViewer): Promise<SessionRecord | null>;
   /** One of the viewer's own sessions, by id. NOT_FOUND for anybody else's, exactly as for none at all. */
   revokeSession(viewer: SignedInViewer, sessionId: string): Promise<void>;
   revokeOtherSessions(viewer: SignedInViewer): Promise<number>;
@@ -447,6 +449,11 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     refresh: (input: { refreshToken: string; client: ClientInfo }): Promise<IssuedSession> => sessions.refresh(input.refreshToken, input.client),
     logout,
     listSessions: (viewer: SignedInViewer): Promise<SessionRecord[]> => sessions.listActive(viewer.userId),
+    async currentSession(viewer: SignedInViewer): Promise<SessionRecord | null> {
+      const session = await sessions.find(viewer.sessionId);
+      if (!session || session.userId !== viewer.userId || session.revokedAt !== null || session.expiresAt.getTime() <= now()) return null;
+      return session;
+    },
     revokeSession,
     revokeOtherSessions: (viewer: SignedInViewer): Promise<number> => sessions.revokeAll(viewer.userId, 'revoked-by-user', { exceptSessionId: viewer.sessionId }),
     logoutEverywhere: (viewer: SignedInViewer): Promise<number> => sessions.revokeAll(viewer.userId, 'revoked-by-user'),

@@ -16,6 +16,7 @@ import { OIDC_PATTERN_VARIABLES, readOidcConfig, type OidcConfig } from './oidc.
 import { performanceHints, performanceVariables, readPerformance, type PerformanceConfig } from './performance.js';
 import { MFA_VARIABLES, readMfaConfig, type MfaConfig } from './mfa.js';
 import { readWorkers, WORKERS_VARIABLES } from './workers.js';
+import { readSubscriptionsConfig, SUBSCRIPTION_VARIABLES, type SubscriptionsConfig } from './subscriptions.js';
 
 export type RuntimeEnv = 'development' | 'test' | 'production';
 export const SIGNING_ALGORITHM_NAMES = ['HS256', 'EdDSA', 'ES256', 'RS256', 'PS256'] as const;
@@ -80,6 +81,8 @@ export interface Config extends GatewayConfig {
   readonly oidc: OidcConfig;
   /** UPSTREAM_DEDUPLICATE (src/config/performance.ts). */
   readonly performance: PerformanceConfig;
+  /** WebSocket and SSE subscriptions (src/live/): limits and upstream transports. */
+  readonly subscriptions: SubscriptionsConfig;
   /** Where the secrets came from; "generated" is for development only and is refused in production. */
   readonly secretsSource: 'environment' | 'generated';
   /** Things worth a warning at start (logged by main once a logger exists). */
@@ -153,7 +156,7 @@ const envSchema = z.object({
 const PATTERN_VARIABLES = [...GATEWAY_PATTERN_VARIABLES, ...OIDC_PATTERN_VARIABLES];
 
 /** Every variable the gateway reads; `.env.example` and the table in docs/configuration.md list exactly these. */
-export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES, ...MFA_VARIABLES, ...WORKERS_VARIABLES]);
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze([...Object.keys(envSchema.shape), ...PATTERN_VARIABLES, ...MFA_VARIABLES, ...WORKERS_VARIABLES, ...SUBSCRIPTION_VARIABLES]);
 
 const hints: Partial<Record<keyof z.infer<typeof envSchema>, string>> = {
   ...MAIL_HINTS,
@@ -295,6 +298,7 @@ export function loadConfig(env: Env): Config {
     problems,
   );
   const workers = readWorkers(blankAsUnset, problems);
+  const subscriptions = readSubscriptionsConfig(blankAsUnset, gateway?.upstreams.list ?? [], problems);
   if (problems.length > 0 || (hmac && jwtSecret === undefined) || refreshTokenHashSecret === undefined || mail === undefined || gateway === undefined) {
     throw new ConfigError(problems);
   }
@@ -335,6 +339,7 @@ export function loadConfig(env: Env): Config {
     ...gateway,
     oidc,
     performance: readPerformance(valid),
+    subscriptions,
     secretsSource,
     warnings,
     mfa,

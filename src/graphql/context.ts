@@ -1,5 +1,6 @@
-import type { AuthService, ClientInfo, IssuedSession, Viewer } from '../auth/auth-service.js';
+import type { AuthService, ClientInfo, IssuedSession, SignedInViewer, Viewer } from '../auth/auth-service.js';
 import type { OidcService } from '../auth/oidc/oidc-service.js';
+import type { SessionEventView } from './types/session-event.type.js';
 
 /**
  * What the HTTP layer does with a new session. Defined here and implemented by http/, so resolvers can set
@@ -36,6 +37,8 @@ export interface GatewayContext {
   readonly oidc: OidcService;
   readonly client: ClientInfo;
   readonly transport: SessionTransport;
+  /** Live operations only (WebSocket, SSE, src/live/): the feed behind mySessionEvents. */
+  readonly sessionEvents?: (viewer: SignedInViewer) => AsyncIterable<SessionEventView>;
 }
 
 /** What the transport extracted from one request. */

@@ -6,6 +6,7 @@ import { AUTHORIZED, authorizedDirective, enforceAuthorized } from './authorized
 import { AccountResolver } from './resolvers/account.resolver.js';
 import { AdminResolver } from './resolvers/admin.resolver.js';
 import { SessionResolver } from './resolvers/session.resolver.js';
+import { SessionEventsResolver } from './resolvers/session-events.resolver.js';
 import { SessionsResolver } from './resolvers/sessions.resolver.js';
 import { SignInMethodsFieldResolver, SignInResolver } from './resolvers/sign-in.resolver.js';
 import { UserFieldsResolver } from './resolvers/user-fields.resolver.js';
@@ -33,10 +34,13 @@ export const PUBLIC_ROOT_FIELDS: readonly string[] = Object.freeze([
 
 export function buildGatewaySchema(): GraphQLSchema {
   const schema = buildSchemaSync({
-    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver, UserFieldsResolver, SignInResolver, SignInMethodsFieldResolver, SecondFactorResolver, PasskeysResolver],
+    resolvers: [SessionResolver, SessionsResolver, UserResolver, AdminResolver, AccountResolver, UserFieldsResolver, SignInResolver, SignInMethodsFieldResolver, SecondFactorResolver, PasskeysResolver, SessionEventsResolver],
     // type-graphql replaces graphql-js's directives with this list: keep @include, @skip, @deprecated and the rest.
     directives: [...specifiedDirectives, authorizedDirective],
     validate: false,
+    // Each subscription brings its own event source (`subscribe:`, fed by src/live/); topics are never used, and
+    // type-graphql refuses to build subscriptions without some PubSub.
+    pubSub: { publish: () => undefined, subscribe: () => { throw new GatewayError(ErrorCode.INTERNAL_SERVER_ERROR); } },
     // type-graphql's own @Authorized is not how this gateway guards fields (see graphql/authorized.ts); if
     // somebody uses it by mistake it denies rather than running unchecked.
     authChecker: () => {

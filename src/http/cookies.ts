@@ -20,6 +20,8 @@ export const AUTH_PATH = '/graphql/auth';
  */
 export const PASSKEY_COOKIE = '__Host-portcullis-passkey';
 export const API_PATH = '/graphql';
+/** GraphQL over SSE (src/live/). */
+export const STREAM_PATH = '/graphql/stream';
 
 /**
  * Both cookies of a session. Secure always: browsers treat http://localhost as a secure context, so local

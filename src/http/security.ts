@@ -98,7 +98,7 @@ export function originCheck(allowedOrigins: readonly string[]): RequestHandler {
 }
 
 /** Same origin as far as the server can tell: the Origin's host:port is the Host the request was sent to. */
-function isSameOrigin(origin: string, headers: IncomingHttpHeaders): boolean {
+export function isSameOrigin(origin: string, headers: IncomingHttpHeaders): boolean {
   if (origin === 'null' || headers.host === undefined) return false;
   try {
     return new URL(origin).host === headers.host;

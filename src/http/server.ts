@@ -17,6 +17,7 @@ import { corsPolicy, originCheck, securityHeaders } from './security.js';
 import {
   API_PATH,
   AUTH_PATH,
+  STREAM_PATH,
   clearedSessionCookies,
   clearedShadowRefreshCookies,
   passkeyCookie,
@@ -46,6 +47,8 @@ export interface HttpAppDeps {
   readonly jwksMaxAgeSeconds: number;
   /** Serve GraphiQL at /playground, and at /graphql to a browser. */
   readonly playgroundEnabled: boolean;
+  /** GraphQL over SSE (src/live/), served at /graphql/stream when present. */
+  readonly liveStream?: ((request: Request, response: Response) => Promise<void>) | undefined;
   readonly logger: Logger;
   readonly now: () => number;
   /** Sign-in through OpenID Connect providers: /auth/oidc/<name>/start and /callback. */
@@ -144,6 +147,14 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 
   app.all(API_PATH, ...guard, ...api);
   app.all(AUTH_PATH, ...guard, graphql('auth'));
+  const liveStream = deps.liveStream;
+  if (liveStream) {
+    // The live part checks the Origin itself (GET included: a cookie-authenticated stream is a read of the user's
+    // data); CORS answers allowed origins' preflights.
+    app.all(STREAM_PATH, noStore, corsPolicy(deps.allowedOrigins), json, (req, res, next) => {
+      liveStream(req, res).catch(next);
+    });
+  }
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: publicMessage(ErrorCode.NOT_FOUND), extensions: { code: ErrorCode.NOT_FOUND } }] });

@@ -86,6 +86,23 @@ describe('the playground in a browser', () => {
     await page.screenshot({ path: `${ARTIFACTS}playground.png` });
   }, 60_000);
 
+  it('runs a subscription over a WebSocket with the cookie', async () => {
+    await page.goto(`${gateway.url}/playground?query=${encodeURIComponent('subscription { mySessionEvents { kind } }')}`);
+    await page.locator('.graphiql-query-editor .monaco-editor').waitFor();
+    await page.locator('.graphiql-execute-button').click();
+    // A sign-in elsewhere reaches the running subscription (the feed looks every second).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const other = await fetch(`${gateway.url}/graphql/auth`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `mutation { login(email: "${EMAIL}", password: "${PASSWORD}", delivery: BODY) { accessToken } }` }),
+    });
+    expect(other.status).toBe(200);
+    await expect.poll(async () => text(page.locator('.graphiql-response')), { timeout: 15_000 }).toContain('CREATED');
+    // Stop it before the next test reuses the page.
+    await page.locator('.graphiql-execute-button').click();
+  }, 60_000);
+
   it('refreshes and logs out through /graphql/auth, after which `me` is refused', async () => {
     expect(await run('mutation { refresh { accessTokenExpiresAt } }', 'accessTokenExpiresAt')).not.toContain('"errors"');
     expect(await run('mutation { logout }', '"logout": true')).not.toContain('"errors"');

@@ -127,6 +127,25 @@ describe('the web app in a browser, on another origin', () => {
     expect(authCalls).toEqual(['Login', 'Refresh', 'Refresh']);
   }, 60_000);
 
+  it('shows new reviews live over a WebSocket, past the access token’s expiry', async () => {
+    // Another user writes a review through the gateway; the page's subscription (opened at sign-in, before the
+    // expiries above) receives it from the shop.
+    await gateway.createUser({ email: 'writer@example.com', password: PASSWORD });
+    const login = await fetch(`${gateway.url}/graphql/auth`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `mutation { login(email: "writer@example.com", password: "${PASSWORD}", delivery: BODY) { accessToken } }` }),
+    });
+    const token = ((await login.json()) as { data: { login: { accessToken: string } } }).data.login.accessToken;
+    const review = await fetch(`${gateway.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: 'mutation { addReview(productId: "p1", rating: 5, text: "arrived live") { id } }' }),
+    });
+    expect(((await review.json()) as { errors?: unknown }).errors).toBeUndefined();
+    await expect.poll(() => page.locator('#live-reviews li').allInnerTexts(), { timeout: 10_000 }).toEqual(['5/5: arrived live']);
+  }, 30_000);
+
   it('signs out: the signed-out state is shown, the cookies are gone and the gateway refuses the session', async () => {
     await page.click('#logout');
     await expect.poll(() => page.locator('body').getAttribute('data-session'), { timeout: 15_000 }).toBe('signed-out');

@@ -5,6 +5,7 @@
  */
 import './style.css';
 import { CombinedGraphQLErrors, gql, type DocumentNode } from '@apollo/client';
+import { createClient as createLiveClient, type Client as LiveClient } from 'graphql-ws';
 import { startAuthentication, startRegistration, type PublicKeyCredentialCreationOptionsJSON, type PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/browser';
 import {
   createGatewayClient,
@@ -95,7 +96,50 @@ async function main(): Promise<void> {
   const { client } = gateway;
   const panels = PANELS.filter((panel) => !panel.shop || config.shop);
 
+  /**
+   * New reviews of the first product, live over a WebSocket to the gateway (the browser sends the access cookie
+   * on the upgrade). The gateway closes it with 4403 the moment the session ends, on any instance.
+   */
+  let live: LiveClient | undefined;
+  function startLiveReviews(): void {
+    if (!config.shop || live) return;
+    const list = element('live-reviews');
+    list.replaceChildren();
+    element('live').hidden = false;
+    live = createLiveClient({
+      url: `${config.gatewayUrl.replace(/\/+$/, '').replace(/^http/, 'ws')}/graphql`,
+      lazy: false,
+      retryAttempts: 0,
+      onNonLazyError: () => undefined,
+      on: {
+        closed: (event) => {
+          if ((event as { code?: number }).code === 4403) showSignedOut('Your session has ended. Sign in again.');
+        },
+      },
+    });
+    live.subscribe<{ reviewAdded: { rating: number; text: string } }>(
+      { query: 'subscription LiveReviews { reviewAdded(productId: "p1") { rating text } }' },
+      {
+        next: (result) => {
+          const review = result.data?.reviewAdded;
+          if (!review) return;
+          const item = document.createElement('li');
+          item.textContent = `${review.rating}/5: ${review.text}`;
+          list.append(item);
+        },
+        error: () => undefined,
+        complete: () => undefined,
+      },
+    );
+  }
+  function stopLiveReviews(): void {
+    void live?.dispose();
+    live = undefined;
+    element('live').hidden = true;
+  }
+
   function showSignedOut(message: string): void {
+    stopLiveReviews();
     element('signed-in').hidden = true;
     element('second-factor-form').hidden = true;
     element('login-form').hidden = false;
@@ -145,6 +189,7 @@ async function main(): Promise<void> {
     element('signed-in').hidden = false;
     document.body.dataset['session'] = 'signed-in';
     await loadPanels();
+    startLiveReviews();
     return true;
   }
 
