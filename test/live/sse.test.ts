@@ -5,6 +5,7 @@ import { startUpstreamService, type UpstreamService } from '../../examples/upstr
 import { ACCESS_COOKIE, AUTH_PATH } from '../../src/http/cookies.js';
 import { randomSecret, testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { identityKeyOf } from '../upstream/support.js';
 import { eventually, send } from '../gateway/support.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -48,7 +49,7 @@ describe('GraphQL over SSE at /graphql/stream, bound to the session', () => {
   let b: TestGateway;
 
   beforeAll(async () => {
-    shop = await startUpstreamService({ gateway: { secret }, audience: 'shop' });
+    shop = await startUpstreamService({ gateway: { secret: await identityKeyOf(secret, 'shop') }, audience: 'shop' });
     const config = testConfig({ JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}`, ALLOWED_ORIGINS: 'https://app.example.com' });
     a = await startGateway({ config });
     b = await startGateway({ config });

@@ -8,6 +8,7 @@ import { AUTH_PATH } from '../../src/http/cookies.js';
 import { randomSecret, testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { eventually, send } from '../gateway/support.js';
+import { identityKeyOf } from '../upstream/support.js';
 import { liveClient, subscribe } from './support.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -35,7 +36,7 @@ describe('upstream subscriptions through the gateway, bound to the session', () 
   let b: TestGateway;
 
   beforeAll(async () => {
-    shop = await startUpstreamService({ gateway: { secret }, audience: 'shop' });
+    shop = await startUpstreamService({ gateway: { secret: await identityKeyOf(secret, 'shop') }, audience: 'shop' });
     const config = testConfig({ JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}` });
     a = await startGateway({ config });
     b = await startGateway({ config });
@@ -158,7 +159,7 @@ describe('upstream subscriptions opened over SSE (UPSTREAM_SUBSCRIPTIONS_<NAME>=
   let gateway: TestGateway;
 
   beforeAll(async () => {
-    shop = await startUpstreamService({ gateway: { secret }, audience: 'shop' });
+    shop = await startUpstreamService({ gateway: { secret: await identityKeyOf(secret, 'shop') }, audience: 'shop' });
     gateway = await startGateway({
       config: testConfig({ JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}`, UPSTREAM_SUBSCRIPTIONS_SHOP: 'sse', UPSTREAM_SUBSCRIPTIONS_URL_SHOP: `${shop.url}/stream` }),
     });
