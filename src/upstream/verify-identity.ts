@@ -27,6 +27,13 @@ export interface Identity {
   /** The identity token's `jti`: log it to tie an upstream request to the gateway's. */
   readonly tokenId: string;
   readonly expiresAt: Date;
+  /**
+   * How the session signed in (RFC 8176 `amr`: `pwd`, `otp`, `mfa`, `hwk`/`swk`, `user`, `fed`); `mfa` in it means a
+   * second factor or a passkey. Empty when the gateway sent none.
+   */
+  readonly amr: readonly string[];
+  /** When the person last proved who they are (`auth_time`: the sign-in or a later step-up); null when not sent. */
+  readonly authTime: Date | null;
 }
 
 /**
@@ -301,14 +308,28 @@ function isCanonical(token: string): boolean {
   return token.split('.').every((part) => Buffer.from(part, 'base64url').toString('base64url') === part);
 }
 
+/** auth_time may come from another gateway instance's clock (instances agree within 30 s): a little ahead of iat is fine. */
+const AUTH_TIME_SKEW_SECONDS = 60;
+
 function readIdentity(payload: JWTPayload): Identity | undefined {
-  const { sub, sid, jti, iat, exp, aud, roles } = payload as JWTPayload & { sid?: unknown; roles?: unknown };
+  const { sub, sid, jti, iat, exp, aud, roles, amr, auth_time: authTime } = payload as JWTPayload & { sid?: unknown; roles?: unknown; amr?: unknown; auth_time?: unknown };
   // One audience only: a token naming several upstreams could be replayed from one of them to another.
   if (typeof aud !== 'string') return undefined;
   if (!isId(sub) || !isId(sid) || !isId(jti)) return undefined;
   if (typeof iat !== 'number' || typeof exp !== 'number' || exp - iat > MAX_IDENTITY_TOKEN_SECONDS) return undefined;
   if (!Array.isArray(roles) || roles.length > 32 || !roles.every((role) => typeof role === 'string' && role.length > 0 && role.length <= 64)) return undefined;
-  return Object.freeze({ userId: sub, sessionId: sid, roles: Object.freeze([...(roles as string[])]), tokenId: jti, expiresAt: new Date(exp * 1000) });
+  // Upstreams may grant on these (a second factor), so a malformed value refuses the token rather than reading as "none".
+  if (amr !== undefined && (!Array.isArray(amr) || amr.length > 16 || !amr.every((value) => typeof value === 'string' && /^[a-z]{1,16}$/.test(value)))) return undefined;
+  if (authTime !== undefined && (typeof authTime !== 'number' || !Number.isInteger(authTime) || authTime <= 0 || authTime > iat + AUTH_TIME_SKEW_SECONDS)) return undefined;
+  return Object.freeze({
+    userId: sub,
+    sessionId: sid,
+    roles: Object.freeze([...(roles as string[])]),
+    tokenId: jti,
+    expiresAt: new Date(exp * 1000),
+    amr: Object.freeze([...((amr as string[] | undefined) ?? [])]),
+    authTime: typeof authTime === 'number' ? new Date(authTime * 1000) : null,
+  });
 }
 
 function isId(value: unknown): value is string {

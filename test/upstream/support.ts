@@ -32,6 +32,8 @@ export async function mintIdentityToken(
     userId?: string;
     sessionId?: string | undefined;
     roles?: unknown;
+    amr?: unknown;
+    authTime?: unknown;
     jti?: string | undefined;
     nowMs?: number;
     ttlSeconds?: number;
@@ -42,6 +44,8 @@ export async function mintIdentityToken(
   const claims: Record<string, unknown> = { roles: 'roles' in options ? options.roles : ['USER'] };
   const sid = 'sessionId' in options ? options.sessionId : 'session-1';
   if (sid !== undefined) claims['sid'] = sid;
+  if (options.amr !== undefined) claims['amr'] = options.amr;
+  if (options.authTime !== undefined) claims['auth_time'] = options.authTime;
   const jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: signing.alg, kid: signing.kid, typ: 'identity+jwt', ...options.header })
     .setIssuer(options.issuer ?? 'portcullis')

@@ -67,7 +67,24 @@ describe('verifyIdentity() with the HS256 identity key of a real gateway', () =>
       roles: ['USER', 'ADMIN'],
       tokenId: 'jti-1',
       expiresAt: new Date((Math.floor(nowMs / 1000) + 60) * 1000),
+      amr: [],
+      authTime: null,
     });
+  });
+
+  it('reports how the session signed in (amr, auth_time), and refuses malformed ones instead of reading them as none', async () => {
+    const iat = Math.floor(Date.now() / 1000);
+    const token = await mintIdentityToken(signing, { userId, amr: ['pwd', 'otp', 'mfa'], authTime: iat - 30 });
+    const identity = await verifyIdentity(bearer(token), options);
+    expect(identity?.amr).toEqual(['pwd', 'otp', 'mfa']);
+    expect(identity?.authTime).toEqual(new Date((iat - 30) * 1000));
+    const malformed = [
+      await mintIdentityToken(signing, { userId, amr: 'mfa' }),
+      await mintIdentityToken(signing, { userId, amr: [1] }),
+      await mintIdentityToken(signing, { userId, authTime: 'yesterday' }),
+      await mintIdentityToken(signing, { userId, authTime: iat + 3600 }),
+    ];
+    for (const bad of malformed) expect(await refusalCode(verifyIdentity(bearer(bad), options))).toBe(IdentityErrorCode.IDENTITY_INVALID);
   });
 
   it('reads a Fetch Request, Fetch Headers, a plain object in any case, and the secret as bytes', async () => {
