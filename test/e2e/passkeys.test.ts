@@ -178,6 +178,11 @@ describe('passkeys in Chromium', () => {
     const response = await create(options.data?.['passkeyRegistrationOptions']);
     const added = await gql('mutation($response: JSON!) { registerPasskey(response: $response) { id } }', { response }, second);
     expect(codeOf(added)).toBe(ErrorCode.PASSKEY_INVALID);
+    // The authenticator keeps the credential it made although the gateway refused it. Left there, a later
+    // discoverable sign-in could offer it instead of the registered passkey, and those tests would be refused for
+    // an unknown credential rather than for what they attack.
+    const orphan = Buffer.from((response as { id: string }).id, 'base64url').toString('base64');
+    await cdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId: orphan });
   });
 
   it('refuses an assertion made on an origin the gateway does not list', async () => {
