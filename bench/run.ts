@@ -82,7 +82,9 @@ async function main(): Promise<void> {
 
   if (options.only === 'login') {
     log('3. login throughput and login storm (--only login)');
-    const alone = await launch({ name: 'login', mongodbUri: database.uriFor('login'), secrets });
+    const alone = await launch({ name: 'login', mongodbUri: database.uriFor('login'), secrets,
+      ...(options.cpuProfileDir !== undefined && { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] }),
+    });
     const accounts = await signUpUsers(alone.origin, LOGIN_CONNECTIONS + 1);
     const users = accounts.slice(0, LOGIN_CONNECTIONS);
     const cookie = await loginForAccessCookie(alone.origin, accounts[LOGIN_CONNECTIONS] as Credentials);
