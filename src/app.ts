@@ -326,8 +326,9 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
   const schemaSource = registry && gatewayExecution ? { gateway: upstreamGateway(registry, gatewayExecution) } : { schema: ownSchema };
   // The pass-through uses the very rules and parse options Apollo validates with, and the same identity cache.
   const current = registry;
-  const passThrough = current && {
+  const passThrough = current && gatewayExecution && {
     run: createPassThrough({
+      execution: gatewayExecution,
       identity,
       forwardHeaders: config.upstreams.forwardHeaders,
       deduplicate: config.performance.deduplicate,

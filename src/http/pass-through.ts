@@ -89,6 +89,7 @@ async function run(route: PassThroughRoute, req: Request, res: Response, body: P
       operationName: body.operationName ?? undefined,
       variables: body.variables ?? undefined,
       viewer: context.viewer,
+      context,
       header: (name) => headerValue(req.headers, name),
     });
   } catch {

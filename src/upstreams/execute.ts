@@ -70,6 +70,10 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
     if (!operation) return run(composition.apiSchema, request.context);
 
     const owners = cachedRootOwners(composition, document, operation);
+    // The pass-through already ran this query of the gateway's own fields and handed its result over to be formatted.
+    const ownOnly = owners.size === 0 || (owners.size === 1 && owners.has(GATEWAY_SOURCE));
+    const ownPrefetched = ownOnly ? prefetchedOf(request.context) : undefined;
+    if (ownPrefetched?.upstream === GATEWAY_SOURCE) return ownPrefetched.result;
     if (owners.size === 0) return run(composition.apiSchema, request.context);
     // Issue 16 item 7: introspection is always answered here, from the composed schema. Beside an upstream's
     // fields it must not take the fast path (the upstream would show its whole real schema), and beside the

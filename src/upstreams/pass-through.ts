@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Viewer } from '../auth/auth-service.js';
 import { callHeadersFor, type HeaderReader } from './call-headers.js';
 import { GATEWAY_SOURCE, type Composition } from './compose.js';
-import { callerOf, rootOwners } from './execute.js';
+import { callerOf, rootOwners, type GatewayExecution } from './execute.js';
 import { rawSenderOf, resultOfAnswer } from './executor.js';
 import type { IdentityCache } from './identity-cache.js';
 import type { PrefetchedAnswer } from './prefetched.js';
@@ -18,6 +18,8 @@ export interface PassThroughOptions {
   readonly validationRules: readonly ValidationRule[];
   /** Characters of query text the per-document cache holds (per composition). */
   readonly cacheChars?: number;
+  /** The general path's own execution: what runs a query of the gateway's own fields here, so both answer alike. */
+  readonly execution: GatewayExecution;
 }
 
 export interface PassThroughRequest {
@@ -27,6 +29,8 @@ export interface PassThroughRequest {
   readonly operationName: string | undefined;
   readonly variables: Readonly<Record<string, unknown>> | undefined;
   readonly viewer: Viewer;
+  /** The request's context, as the general path gives it to the gateway's own resolvers. */
+  readonly context: object;
   readonly header: HeaderReader;
 }
 
@@ -44,9 +48,13 @@ export type PassThroughOutcome =
 
 export type PassThrough = (request: PassThroughRequest) => Promise<PassThroughOutcome>;
 
-/** What is known about one query text and operation name, computed once. */
+/**
+ * What is known about one query text and operation name, computed once: declined, passed to one upstream, or a
+ * query of the gateway's own fields (and `__typename`) run here.
+ */
 type DocumentPlan =
   | { readonly passThrough: false }
+  | { readonly passThrough: 'own'; readonly document: DocumentNode }
   | {
       readonly passThrough: true;
       readonly document: DocumentNode;
@@ -115,6 +123,10 @@ export function createPassThrough(options: PassThroughOptions): PassThrough {
     if (operation.operation === 'subscription' || selectsIntrospection(document)) return NOT_PASS_THROUGH;
     const owners = rootOwners(composition, document, operation);
     const upstream = owners.size === 1 ? [...owners][0] : undefined;
+    // A query of the gateway's own fields only (`{ __typename }`, health checks, `me`, `currentSession`): no
+    // upstream, and nothing Apollo's pipeline adds to an answer without errors. Mutations stay with Apollo (the
+    // auth mutations, one per operation, set cookies and are refused at the wrong endpoint by its plugins).
+    if (operation.operation === 'query' && (owners.size === 0 || upstream === GATEWAY_SOURCE)) return Object.freeze({ passThrough: 'own', document });
     if (upstream === undefined || upstream === GATEWAY_SOURCE) return NOT_PASS_THROUGH;
     const declaredVariables = new Set((operation.variableDefinitions ?? []).map((definition) => definition.variable.name.value));
     return Object.freeze({ passThrough: true, document, upstream, operationType: operation.operation, declaredVariables });
@@ -124,6 +136,7 @@ export function createPassThrough(options: PassThroughOptions): PassThrough {
     const { composition, query, operationName, variables, viewer } = request;
     const plan = planFor(composition, query, operationName);
     if (!plan.passThrough) return DECLINED;
+    if (plan.passThrough === 'own') return runOwn(request, plan.document, options.execution);
     // A session that must first enroll a second factor (MFA_REQUIRED_ROLES) reaches no upstream: the general path
     // answers it MFA_ENROLLMENT_REQUIRED.
     if (viewer.kind === 'user' && viewer.enrollmentOnly) return DECLINED;
@@ -149,6 +162,19 @@ export function createPassThrough(options: PassThroughOptions): PassThrough {
     }
     return { kind: 'prefetched', answer: { upstream, result: resultOfAnswer(upstream, answer) } };
   };
+}
+
+/**
+ * Runs a query of the gateway's own fields with the general path's execution and this request's context. An answer
+ * with nothing but `data` is what Apollo would write (JSON.stringify of the result, then a newline); anything else
+ * (errors to format, a status to set) goes to Apollo with the result, which the execution then returns as it is
+ * instead of running the resolvers a second time.
+ */
+async function runOwn(request: PassThroughRequest, document: DocumentNode, execution: GatewayExecution): Promise<PassThroughOutcome> {
+  const { composition, operationName, variables, viewer, context, header } = request;
+  const result = await execution(composition, { document, operationName, variables: variables as Record<string, unknown> | undefined, viewer, context, header });
+  if (result.errors === undefined && result.extensions === undefined && result.data != null) return { kind: 'answer', text: `${JSON.stringify(result)}\n` };
+  return { kind: 'prefetched', answer: { upstream: GATEWAY_SOURCE, result } };
 }
 
 /** Only the variables the operation declares: nothing else the client sent goes upstream (as on the general path). */

@@ -7,7 +7,8 @@ import type { ExecutionResult } from '@graphql-tools/utils';
  */
 export interface PrefetchedAnswer {
   /**
-   * The upstream the answer is from. It rides on this one request's context (so it is for the same query text,
+   * The upstream the answer is from, or GATEWAY_SOURCE for a query of the gateway's own fields run by the
+   * pass-through (its result, errors and all). It rides on this one request's context (so it is for the same query text,
    * operation name and viewer), and is used only where the general path would send that whole operation there.
    */
   readonly upstream: string;

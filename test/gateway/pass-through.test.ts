@@ -100,6 +100,62 @@ describe('the pass-through and the general path', () => {
     expect(answers.sentByGeneral).not.toEqual([body['query']]);
   });
 
+  it.each<[string, Record<string, unknown>, () => Record<string, string>]>([
+    ['a health check, { __typename }', { query: '{ __typename }' }, () => ({})],
+    ['a named one with aliases', { query: 'query Health { a: __typename b: __typename }', operationName: 'Health' }, () => ({})],
+    ['a guest reading the public sign-in providers', { query: '{ signInProviders { name label } }' }, () => ({})],
+    ['a signed-in query of own fields', { query: '{ me { email roles } currentSession { id roles } __typename }' }, () => bearer(user)],
+    ['an administrator with variables', { query: 'query Users($limit: Int!) { users(limit: $limit) { email } }', variables: { limit: 5 } }, () => bearer(admin)],
+  ])('gives byte-identical answers, status and headers for a query of the gateway\'s own fields: %s', async (_name, body, headers) => {
+    const answers = await both(body, headers());
+    expect(answers.fast).toEqual(answers.general);
+    expect(answers.fast.status).toBe(200);
+    expect(answers.fast.headers).toMatchObject({ 'cache-control': 'no-store', 'x-frame-options': 'DENY' });
+    expect(JSON.parse(answers.fast.body)).not.toHaveProperty('errors');
+    expect(answers.sentByFast).toEqual([]);
+  });
+
+  it.each<[string, Record<string, unknown>, () => Record<string, string>, string]>([
+    ['a guest asking for the current session', { query: '{ currentSession { id } }' }, () => ({}), 'UNAUTHENTICATED'],
+    ['a variable that does not coerce', { query: 'query Users($limit: Int!) { users(limit: $limit) { email } }', variables: { limit: 'many' } }, () => bearer(admin), 'BAD_USER_INPUT'],
+    ['an expired-looking token', { query: '{ me { email } }' }, () => bearer(`${user.slice(0, -4)}AAAA`), 'UNAUTHENTICATED'],
+  ])('answers errors in own queries exactly like the general path: %s', async (_name, body, headers, code) => {
+    const answers = await both(body, headers());
+    expect(answers.fast).toEqual(answers.general);
+    const errors = JSON.parse(answers.fast.body).errors as Array<{ extensions: { code: string } }>;
+    expect(errors.map((error) => error.extensions.code)).toContain(code);
+  });
+
+  it("runs the resolvers of an own query whose answer has an error exactly once", async () => {
+    // `me` reads the user; `users` is FORBIDDEN to a USER. The answer needs Apollo's formatting, which must take
+    // the result already computed rather than run `me` (and its read) again.
+    const query = { query: '{ me { email } users { email } }' };
+    const readsOfUsers = async (gateway: TestGateway): Promise<{ reads: number; answer: RawAnswer }> => {
+      const client = gateway.app.database.connection.getClient();
+      let reads = 0;
+      const onStart = (event: { commandName: string; command: Record<string, unknown> }): void => {
+        if (event.commandName === 'find' && event.command['find'] === 'users') reads++;
+      };
+      client.on('commandStarted', onStart);
+      try {
+        return { answer: await post(gateway.url, query, bearer(user)), reads };
+      } finally {
+        client.off('commandStarted', onStart);
+      }
+    };
+    const onGeneral = await readsOfUsers(general);
+    const onFast = await readsOfUsers(fast);
+    expect(onFast.answer).toEqual(onGeneral.answer);
+    expect(JSON.parse(onFast.answer.body).errors.map((error: { extensions: { code: string } }) => error.extensions.code)).toEqual(['FORBIDDEN']);
+    expect(onGeneral.reads).toBeGreaterThan(0);
+    expect(onFast.reads).toBe(onGeneral.reads);
+  });
+
+  it('answers introspection of the composed schema alike on both paths', async () => {
+    const introspection = await both({ query: '{ __schema { queryType { name } } }' });
+    expect(introspection.fast).toEqual(introspection.general);
+  });
+
   it('keeps an operation name and query text apart: no pair is taken for another whose plan was cached', async () => {
     // graphql-js lets a comment hold a NUL. Cached: operation "A" of a query whose comment ends in "\0{ adminReport }".
     const cached = await post(fast.url, { query: 'query A { products { id } } #\u0000{ adminReport }', operationName: 'A' });
