@@ -9,6 +9,7 @@ import { ErrorCode, publicMessage } from '../errors.js';
 import type { Endpoint, GatewayContext, RequestCredentials } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
 import { accountPages } from './account-pages.js';
+import { withFastRoute, type RequestListener } from './front.js';
 import type { OidcService } from '../auth/oidc/oidc-service.js';
 import { oidcRoutes } from './oidc-routes.js';
 import { passThroughRoute, takeHandedOverContext, type PassThroughRoute } from './pass-through.js';
@@ -59,7 +60,7 @@ export interface HttpAppDeps {
   readonly passThrough?: Omit<PassThroughRoute, 'contextOf'>;
 }
 
-export function createHttpApp(deps: HttpAppDeps): Express {
+export function createHttpApp(deps: HttpAppDeps): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   // Every GraphQL answer is no-store; an ETag would only invite revalidation requests.
@@ -68,7 +69,8 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   // that is not itself a trusted proxy: Express's own reading, through proxy-addr. An untrusted peer's header is
   // ignored, so nobody picks their own address by sending one.
   if (deps.trustedProxies.length > 0) app.set('trust proxy', proxyaddr.compile([...deps.trustedProxies]));
-  app.use(securityHeaders());
+  const security = securityHeaders();
+  app.use(security);
 
   const contextOf = (endpoint: Endpoint, req: Request, res: Response): Promise<GatewayContext> => {
     const shadowed = refreshCookieCount(req.headers) > 1;
@@ -156,11 +158,14 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     });
   }
 
-  app.use((_req: Request, res: Response) => {
+  const notFound = (_req: Request, res: Response): void => {
     res.status(404).json({ errors: [{ message: publicMessage(ErrorCode.NOT_FOUND), extensions: { code: ErrorCode.NOT_FOUND } }] });
-  });
-  app.use(httpErrorHandler(deps.logger));
-  return app;
+  };
+  const onError = httpErrorHandler(deps.logger);
+  app.use(notFound);
+  app.use(onError);
+  // The same handlers as app.post(API_PATH) above, after the app-wide security headers, without the router.
+  return withFastRoute(app, { method: 'POST', path: API_PATH, handlers: [security, ...guard, ...api], onError, notFound });
 }
 
 function clientInfo(req: Request): ClientInfo {
