@@ -98,6 +98,9 @@ export async function measurePeers(input: {
     await measure(`${label}, guest`, gateway.origin, gateway.pid);
     await measure(`${label}, signed in (${SESSIONS} sessions in turn)`, gateway.origin, gateway.pid, { inTurn: cookies });
     await measure(`${label}, guest, every request differs`, gateway.origin, gateway.pid, { inTurn: varying });
+    // What a signed-in request costs when no two requests in flight can share an upstream call.
+    const varyingSignedIn = varying.map((item, i) => ({ ...item, headers: (cookies[i % SESSIONS] as { headers: Record<string, string> }).headers }));
+    await measure(`${label}, signed in, every request differs`, gateway.origin, gateway.pid, { inTurn: varyingSignedIn });
     if (workers === 1) {
       await measure(`${label}, { __typename } answered itself (the floor)`, gateway.origin, gateway.pid, { body: '{"query":"{ __typename }"}', accept: isCleanData });
     }
@@ -136,7 +139,7 @@ export async function measurePeers(input: {
 
   const find = (prefix: string): PeerRow | undefined => rows.find((row) => row.name.startsWith(prefix));
   const ratio = (a: PeerRow | undefined, b: PeerRow | undefined): number => (a && b ? a.rps / b.rps : Number.NaN);
-  const signedIn = find('Portcullis, 1 worker, signed in');
+  const signedIn = find('Portcullis, 1 worker, signed in (');
   const guest = find('Portcullis, 1 worker, guest');
   const floor = find('Portcullis, 1 worker, { __typename }');
   const judged = (value: number, met: (value: number) => boolean): boolean | undefined => (Number.isNaN(value) || options.smoke ? undefined : met(value));
@@ -145,9 +148,10 @@ export async function measurePeers(input: {
     { name: 'guest / Hive Gateway with its defaults (de-duplication on)', value: ratio(guest, find('Hive Gateway 2.15, no auth, de-duplication on')), goal: '≥ 1.0' },
     { name: 'signed in / Hive Gateway with JWT', value: ratio(signedIn, find('Hive Gateway 2.15, JWT plugin')), goal: '≥ 3' },
     { name: 'gateway CPU per signed-in request (µs)', value: signedIn?.cpuUs ?? Number.NaN, goal: '≤ 250' },
+    { name: 'the same, every request differs (µs)', value: find('Portcullis, 1 worker, signed in, every request differs')?.cpuUs ?? Number.NaN, goal: '≤ 250' },
     { name: 'gateway CPU per { __typename } (µs, the floor)', value: floor?.cpuUs ?? Number.NaN, goal: '≤ 150' },
   ];
-  const thresholds = [(v: number) => v >= 1.5, (v: number) => v >= 1.0, (v: number) => v >= 3, (v: number) => v <= 250, (v: number) => v <= 150];
+  const thresholds = [(v: number) => v >= 1.5, (v: number) => v >= 1.0, (v: number) => v >= 3, (v: number) => v <= 250, (v: number) => v <= 250, (v: number) => v <= 150];
   return {
     query: PEERS_QUERY,
     connections: PEERS_CONNECTIONS,
