@@ -18,7 +18,9 @@ export interface LoginTicket {
 export interface LoginThrottle {
   /**
    * Counts an attempt on this account from this address; RATE_LIMITED (with a retry-after) when over. The
-   * address's budget is checked first, and a request it refuses reads nothing else.
+   * address's count in this process is checked first: a request it refuses makes no database command and adds no
+   * key anywhere else. Then the pair's count in this process (refused there: no command either), then one read of
+   * every shared count; refused by the address's, the attempt costs the pair nothing.
    */
   beforeAttempt(email: string, address: string | null): Promise<LoginTicket>;
   /** A wrong password (or unknown account): recorded in the shared counters. */
