@@ -9,6 +9,16 @@ export interface LimiterSpec {
   readonly durationSeconds: number;
 }
 
+/**
+ * One key's shared count, as rate-limiter-flexible's get() answers it: null when the key has no document or its
+ * window has ended.
+ */
+export interface SharedCount {
+  readonly consumedPoints: number;
+  /** Milliseconds until the window ends (0 once past), -1 for a document that never expires. */
+  readonly msBeforeNext: number;
+}
+
 export type Attempt =
   | { readonly allowed: true; /** Failures already recorded in the shared store for this key. */ readonly sharedFailures: number }
   | { readonly allowed: false; readonly retryAfterMs: number };
@@ -25,6 +35,16 @@ export interface Limiter {
    * Refused when either count is spent; refused in this process, it costs no database command at all.
    */
   begin(key: string): Promise<Attempt>;
+  /**
+   * begin() in two halves, for a caller that reads several shared counts in one command (RateLimitsStore.read):
+   * counts the attempt in this process only, and answers 0 when allowed, else the milliseconds until this
+   * process's window ends. No database command.
+   */
+  countLocally(key: string): number;
+  /** The second half: the attempt, counted in this process, judged by the shared count read for `sharedKey(key)`. */
+  judge(shared: SharedCount | null): Attempt;
+  /** The key's document key in the shared collection, for RateLimitsStore.read. */
+  sharedKey(key: string): string;
   /** The attempt failed: it counts in the shared store too. Answers the shared failures, this one included. */
   recordFailure(key: string): Promise<number>;
   /** The attempt should not count after all: gives this process's point back. */
@@ -37,6 +57,9 @@ export interface Limiter {
 export interface Delay {
   /** Milliseconds the key must still wait (0: none). One read. */
   remainingMs(key: string): Promise<number>;
+  /** The same, from the shared count read for `sharedKey(key)` (RateLimitsStore.read). */
+  remainingFrom(shared: SharedCount | null): number;
+  sharedKey(key: string): string;
   /** From now, the key waits `seconds` (replacing any shorter or longer wait). */
   impose(key: string, seconds: number): Promise<void>;
 }
@@ -44,14 +67,29 @@ export interface Delay {
 /** Keys remembered for a while, shared by every instance. */
 export interface Marks {
   has(key: string): Promise<boolean>;
-  /** Remembered for the marks' duration from now. */
+  /**
+   * Remembered for the marks' duration from now. A key this process wrote within the last `rewriteAfterSeconds`
+   * is not written again: it stays remembered for at least the duration less that long.
+   */
   add(key: string): Promise<void>;
+}
+
+export interface MarksSpec {
+  readonly name: string;
+  readonly durationSeconds: number;
+  /** How long this process trusts a mark it wrote before writing it again (0: every add writes). */
+  readonly rewriteAfterSeconds: number;
 }
 
 export interface RateLimitsStore {
   limiter(spec: LimiterSpec): Limiter;
   delay(name: string): Delay;
-  marks(spec: { readonly name: string; readonly durationSeconds: number }): Marks;
+  marks(spec: MarksSpec): Marks;
+  /**
+   * The shared counts of several keys (limiters' and delays' `sharedKey`s, in any mix) in one database command,
+   * read exactly as each one's own get() would read it; answered in the order asked.
+   */
+  read(sharedKeys: readonly string[]): Promise<Array<SharedCount | null>>;
 }
 
 export interface RateLimitsOptions {
@@ -66,6 +104,39 @@ export interface RateLimitsOptions {
 export const DEFAULT_LOCAL_KEYS = 10_000;
 
 const COLLECTION = 'rate_limits';
+
+/** A document as rate-limiter-flexible's RateLimiterMongo writes it. */
+interface LimitDocument {
+  readonly key: string;
+  readonly points: number;
+  readonly expire: Date | null;
+}
+
+/**
+ * rate-limiter-flexible reads one key per command (get()) and has no multi-key read, while a login checks five
+ * counters: this reads the library's own documents directly, with the filter of RateLimiterMongo._get (a window
+ * that has ended counts as absent, whether or not the sweeper has deleted it yet) and the reading of
+ * RateLimiterMongo._getRateLimiterRes (rate-limiter-flexible 11.4). test/stores/rate-limits.store.test.ts holds
+ * the two readings side by side, so a library upgrade that changes its documents fails there.
+ */
+function sharedCountOf(document: LimitDocument, nowMs: number): SharedCount {
+  return {
+    consumedPoints: document.points,
+    msBeforeNext: document.expire !== null ? Math.max(new Date(document.expire).getTime() - nowMs, 0) : -1,
+  };
+}
+
+/** A limiter's verdict on an attempt from its key's shared count (null: none recorded). */
+function judgeShared(spec: LimiterSpec, shared: SharedCount | null): Attempt {
+  const sharedFailures = shared?.consumedPoints ?? 0;
+  const sharedWait = shared && sharedFailures >= spec.points ? Math.max(1, shared.msBeforeNext) : 0;
+  return sharedWait > 0 ? { allowed: false, retryAfterMs: sharedWait } : { allowed: true, sharedFailures };
+}
+
+/** rate-limiter-flexible's block() leaves points + 1 (here 2) on the key until the wait ends. */
+function remainingDelayMs(shared: SharedCount | null): number {
+  return shared && shared.consumedPoints > 1 ? Math.max(1, shared.msBeforeNext) : 0;
+}
 
 export async function createRateLimitsStore(database: Database, options: RateLimitsOptions = {}): Promise<RateLimitsStore> {
   const collection = database.connection.collection(COLLECTION);
@@ -91,10 +162,16 @@ export async function createRateLimitsStore(database: Database, options: RateLim
           const localWait = local.consume(key, Date.now());
           // Already spent here: answered without asking the database, which is what keeps a flood cheap.
           if (localWait > 0) return { allowed: false, retryAfterMs: localWait };
-          const sharedResult = await shared.get(key);
-          const sharedFailures = sharedResult?.consumedPoints ?? 0;
-          const sharedWait = sharedResult && sharedFailures >= spec.points ? Math.max(1, sharedResult.msBeforeNext) : 0;
-          return sharedWait > 0 ? { allowed: false, retryAfterMs: sharedWait } : { allowed: true, sharedFailures };
+          return judgeShared(spec, await shared.get(key));
+        },
+        countLocally(key: string): number {
+          return local.consume(key, Date.now());
+        },
+        judge(sharedCount: SharedCount | null): Attempt {
+          return judgeShared(spec, sharedCount);
+        },
+        sharedKey(key: string): string {
+          return shared.getKey(key);
         },
         async recordFailure(key: string): Promise<number> {
           return (await shared.penalty(key, 1)).consumedPoints;
@@ -113,24 +190,44 @@ export async function createRateLimitsStore(database: Database, options: RateLim
       const shared = mongo(name, 1, 1);
       return {
         async remainingMs(key: string): Promise<number> {
-          const result = await shared.get(key);
-          return result && result.consumedPoints > 1 ? Math.max(1, result.msBeforeNext) : 0;
+          return remainingDelayMs(await shared.get(key));
+        },
+        remainingFrom(sharedCount: SharedCount | null): number {
+          return remainingDelayMs(sharedCount);
+        },
+        sharedKey(key: string): string {
+          return shared.getKey(key);
         },
         async impose(key: string, seconds: number): Promise<void> {
           await shared.block(key, seconds);
         },
       };
     },
-    marks(spec: { readonly name: string; readonly durationSeconds: number }): Marks {
+    marks(spec: MarksSpec): Marks {
       const shared = mongo(spec.name, 1, spec.durationSeconds);
+      // The keys this process wrote lately, capped like the limiters' counts: one evicted is only written again.
+      const written =
+        spec.rewriteAfterSeconds > 0 ? new LRUCache<string, true>({ max: options.localKeys ?? DEFAULT_LOCAL_KEYS, ttl: spec.rewriteAfterSeconds * 1000 }) : null;
       return {
         async has(key: string): Promise<boolean> {
           return (await shared.get(key)) !== null;
         },
         async add(key: string): Promise<void> {
+          if (written?.has(key)) return;
           await shared.set(key, 1, spec.durationSeconds);
+          // Remembered only once written: a write that failed is tried again next time.
+          written?.set(key, true);
         },
       };
+    },
+    async read(sharedKeys: readonly string[]): Promise<Array<SharedCount | null>> {
+      if (sharedKeys.length === 0) return [];
+      const found = await collection
+        .find<LimitDocument>({ key: { $in: [...sharedKeys] }, $or: [{ expire: { $gt: new Date() } }, { expire: { $eq: null } }] }, { projection: { _id: 0, key: 1, points: 1, expire: 1 } })
+        .toArray();
+      const nowMs = Date.now();
+      const byKey = new Map(found.map((document) => [document.key, sharedCountOf(document, nowMs)]));
+      return sharedKeys.map((key) => byKey.get(key) ?? null);
     },
   };
 }
@@ -144,6 +241,7 @@ interface Window {
 export interface LocalCounter {
   /** Counts an attempt at `nowMs`: 0 when allowed, else the milliseconds until the key's window ends. */
   consume(key: string, nowMs: number): number;
+  /** Takes back one counted attempt; a key left with none is forgotten. */
   giveBack(key: string): void;
   delete(key: string): void;
   /** Keys held now. */
@@ -170,7 +268,11 @@ export function createLocalCounter(spec: LimiterSpec, maxKeys: number): LocalCou
     },
     giveBack(key: string): void {
       const window = windows.get(key);
-      if (window !== undefined) window.points = Math.max(0, window.points - 1);
+      if (window === undefined) return;
+      window.points = Math.max(0, window.points - 1);
+      // A window holding nothing refuses nothing: dropped, an attempt given back leaves no key behind, and the
+      // next attempt's window starts with it (never earlier than this one's would have).
+      if (window.points === 0) windows.delete(key);
     },
     delete(key: string): void {
       windows.delete(key);

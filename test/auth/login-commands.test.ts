@@ -1,0 +1,123 @@
+import type { mongo } from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLoginThrottle, LOGIN_LIMITS, type LoginThrottle } from '../../src/auth/login-throttle.js';
+import { ErrorCode, GatewayError, isGatewayError } from '../../src/errors.js';
+import { createLogger } from '../../src/logger.js';
+import { connectDatabase, type Database } from '../../src/stores/mongo.js';
+import { createRateLimitsStore } from '../../src/stores/rate-limits.store.js';
+import { LoginDocument } from '../generated/operations.js';
+import { testConfig } from '../support/config.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+
+const PASSWORD = 'correct horse battery staple';
+const WRONG = 'not the password at all';
+const PAIR_POINTS = LOGIN_LIMITS.pair[0]?.points ?? 5;
+
+/** The expiry sweeper (servers without TTL indexes) deletes on a timer, whatever the requests do. */
+function isExpirySweep(command: Record<string, unknown>): boolean {
+  const deletes = command['deletes'];
+  if (!Array.isArray(deletes) || deletes.length !== 1) return false;
+  const query = (deletes[0] as { q?: Record<string, unknown> }).q ?? {};
+  const keys = Object.keys(query);
+  return keys.length === 1 && typeof query[keys[0] ?? ''] === 'object' && '$lte' in (query[keys[0] ?? ''] as object);
+}
+
+/** The commands on `rate_limits` that `action` sends, by name. */
+async function throttleCommands(client: mongo.MongoClient, action: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const listener = (event: mongo.CommandStartedEvent): void => {
+    if (event.command[event.commandName] !== 'rate_limits' || isExpirySweep(event.command)) return;
+    seen.push(event.commandName);
+  };
+  client.on('commandStarted', listener);
+  try {
+    await action();
+  } finally {
+    client.off('commandStarted', listener);
+  }
+  return seen;
+}
+
+describe("the login throttle's database commands on a successful login", () => {
+  let gateway: TestGateway;
+  beforeAll(async () => {
+    gateway = await startGateway();
+    for (const name of ['ada', 'bob']) await gateway.createUser({ email: `${name}@example.com`, password: PASSWORD });
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  const login = async (email: string): Promise<void> => {
+    const response = await gateway.request(LoginDocument, { email, password: PASSWORD, delivery: 'BODY' });
+    expect(response.body.errors).toBeUndefined();
+    expect(response.body.data?.login.refreshToken).toEqual(expect.any(String));
+  };
+
+  it('reads every counter in one command, writes the known-address mark on the first login only, and makes one command per login after', async () => {
+    const client = gateway.app.database.connection.getClient();
+    const first = await throttleCommands(client, () => login('ada@example.com'));
+    expect(first.filter((name) => name === 'find')).toHaveLength(1);
+    expect(first.length).toBeLessThanOrEqual(2);
+    for (let again = 0; again < 3; again++) expect(await throttleCommands(client, () => login('ada@example.com'))).toEqual(['find']);
+    // Another account from the same address is another pair: its first login writes its own mark.
+    expect((await throttleCommands(client, () => login('bob@example.com'))).length).toBeLessThanOrEqual(2);
+    expect(await throttleCommands(client, () => login('bob@example.com'))).toEqual(['find']);
+  });
+
+  it('refuses an attempt whose pair is spent in this process without any database command', async () => {
+    const client = gateway.app.database.connection.getClient();
+    const attempt = async (): Promise<string> => {
+      try {
+        await gateway.app.auth.signIn({ email: 'bob@example.com', password: WRONG, client: { address: '203.0.113.40', userAgent: null } });
+      } catch (error) {
+        if (isGatewayError(error)) return error.code;
+        throw error;
+      }
+      throw new Error('expected the login to fail');
+    };
+    for (let failure = 0; failure < PAIR_POINTS; failure++) expect(await attempt()).toBe(ErrorCode.INVALID_CREDENTIALS);
+    let code: string | undefined;
+    expect(await throttleCommands(client, async () => (code = await attempt()))).toEqual([]);
+    expect(code).toBe(ErrorCode.RATE_LIMITED);
+  });
+});
+
+describe('an attempt refused by the shared address count', () => {
+  let database: Database;
+  beforeAll(async () => {
+    database = await connectDatabase(testConfig(), createLogger('silent'));
+  });
+  afterAll(async () => {
+    await database?.connection.dropDatabase();
+    await database?.close();
+  });
+
+  async function refusal(attempt: Promise<unknown>): Promise<string | undefined> {
+    try {
+      await attempt;
+      return undefined;
+    } catch (error) {
+      if (error instanceof GatewayError) return error.code;
+      throw error;
+    }
+  }
+
+  it("costs the account-and-address pair nothing: once the address may try again, the pair has its full allowance", async () => {
+    const address = '192.0.2.60';
+    // Another instance spends the address's budget, so this one's in-process address count still admits.
+    const elsewhere = createLoginThrottle(await createRateLimitsStore(database));
+    for (let attempt = 0; attempt < LOGIN_LIMITS.address.points; attempt++) await elsewhere.beforeAddressAttempt(address);
+    const store = await createRateLimitsStore(database);
+    const throttle: LoginThrottle = createLoginThrottle(store);
+    for (let attempt = 0; attempt < 2 * PAIR_POINTS; attempt++) expect(await refusal(throttle.beforeAttempt('victim@example.com', address))).toBe(ErrorCode.RATE_LIMITED);
+
+    // The address's window ends (its document goes, as the sweeper would remove it).
+    await database.connection.collection('rate_limits').deleteOne({ key: store.limiter(LOGIN_LIMITS.address).sharedKey(address) });
+    for (let attempt = 0; attempt < PAIR_POINTS; attempt++) {
+      const ticket = await throttle.beforeAttempt('victim@example.com', address);
+      await throttle.afterFailure(ticket);
+    }
+    expect(await refusal(throttle.beforeAttempt('victim@example.com', address))).toBe(ErrorCode.RATE_LIMITED);
+  });
+});
