@@ -19,7 +19,7 @@ export interface LoginThrottle {
   /**
    * Counts an attempt on this account from this address; RATE_LIMITED (with a retry-after) when over. The
    * address's count in this process is checked first: a request it refuses makes no database command and adds no
-   * key anywhere else. Then the pair's count in this process (refused there: no command either), then one read of
+   * key anywhere else. Then the pair's count in this process (refused there: no command either), then one round trip reading
    * every shared count; refused by the address's, the attempt costs the pair nothing.
    */
   beforeAttempt(email: string, address: string | null): Promise<LoginTicket>;
@@ -92,8 +92,8 @@ export function createLoginThrottle(store: RateLimitsStore): LoginThrottle {
       const localPairWaits = pair.map((limiter) => limiter.countLocally(pairKey));
       const localPairWait = Math.max(...localPairWaits);
       if (localPairWait > 0) throw rateLimited(localPairWait);
-      // One read for every shared counter the attempt answers to: the address, the three pair windows and the
-      // account's delay (a command each through the library, which reads one key at a time).
+      // One round trip for every shared counter the attempt answers to: the address, the three pair windows and
+      // the account's delay (an equality find each, sent together; see RateLimitsStore.read).
       const [sharedAddress, accountDelayCount, ...sharedPair] = await store.read([
         byAddress.sharedKey(addressKey),
         accountDelay.sharedKey(email),

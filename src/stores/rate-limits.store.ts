@@ -36,7 +36,7 @@ export interface Limiter {
    */
   begin(key: string): Promise<Attempt>;
   /**
-   * begin() in two halves, for a caller that reads several shared counts in one command (RateLimitsStore.read):
+   * begin() in two halves, for a caller that reads several shared counts in one round trip (RateLimitsStore.read):
    * counts the attempt in this process only, and answers 0 when allowed, else the milliseconds until this
    * process's window ends. No database command.
    */
@@ -86,8 +86,8 @@ export interface RateLimitsStore {
   delay(name: string): Delay;
   marks(spec: MarksSpec): Marks;
   /**
-   * The shared counts of several keys (limiters' and delays' `sharedKey`s, in any mix) in one database command,
-   * read exactly as each one's own get() would read it; answered in the order asked.
+   * The shared counts of several keys (limiters' and delays' `sharedKey`s, in any mix) in one round trip (an
+   * equality find per key), read exactly as each one's own get() would read it; answered in the order asked.
    */
   read(sharedKeys: readonly string[]): Promise<Array<SharedCount | null>>;
 }
@@ -221,13 +221,16 @@ export async function createRateLimitsStore(database: Database, options: RateLim
       };
     },
     async read(sharedKeys: readonly string[]): Promise<Array<SharedCount | null>> {
-      if (sharedKeys.length === 0) return [];
-      const found = await collection
-        .find<LimitDocument>({ key: { $in: [...sharedKeys] }, $or: [{ expire: { $gt: new Date() } }, { expire: { $eq: null } }] }, { projection: { _id: 0, key: 1, points: 1, expire: 1 } })
-        .toArray();
-      const nowMs = Date.now();
-      const byKey = new Map(found.map((document) => [document.key, sharedCountOf(document, nowMs)]));
-      return sharedKeys.map((key) => byKey.get(key) ?? null);
+      // One equality find per key, all sent at once (one round trip), never one `key: { $in }` find: FerretDB 1.x
+      // evaluates $in (and $or) by reading the whole collection, and rate_limits holds every pair's known-address
+      // mark for 30 days. Measured on FerretDB 1.24 (docs/performance.md): five keys by $in cost 1.5 ms of its CPU
+      // with 20 documents, 53 ms with 2,000 and 510 ms with 20,000; five equality finds 3.5 ms and 16 ms.
+      return Promise.all(
+        sharedKeys.map(async (key) => {
+          const found = await collection.findOne<LimitDocument>({ key, $or: [{ expire: { $gt: new Date() } }, { expire: { $eq: null } }] }, { projection: { _id: 0, key: 1, points: 1, expire: 1 } });
+          return found ? sharedCountOf(found, Date.now()) : null;
+        }),
+      );
     },
   };
 }

@@ -22,12 +22,16 @@ function isExpirySweep(command: Record<string, unknown>): boolean {
   return keys.length === 1 && typeof query[keys[0] ?? ''] === 'object' && '$lte' in (query[keys[0] ?? ''] as object);
 }
 
-/** The commands on `rate_limits` that `action` sends, by name. */
+/**
+ * The commands on `rate_limits` that `action` sends, by name. A find must select its key by equality: FerretDB 1.x
+ * answers `key: { $in }` by reading the whole collection (see RateLimitsStore.read), so one is reported as such.
+ */
 async function throttleCommands(client: mongo.MongoClient, action: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
   const listener = (event: mongo.CommandStartedEvent): void => {
     if (event.command[event.commandName] !== 'rate_limits' || isExpirySweep(event.command)) return;
-    seen.push(event.commandName);
+    const key = (event.command['filter'] as Record<string, unknown> | undefined)?.['key'];
+    seen.push(event.commandName === 'find' && typeof key !== 'string' ? 'find (not by key equality)' : event.commandName);
   };
   client.on('commandStarted', listener);
   try {
@@ -54,15 +58,16 @@ describe("the login throttle's database commands on a successful login", () => {
     expect(response.body.data?.login.refreshToken).toEqual(expect.any(String));
   };
 
-  it('reads every counter in one command, writes the known-address mark on the first login only, and makes one command per login after', async () => {
+  it('reads each of the five counters by its key, writes the known-address mark on the first login only, and writes nothing after', async () => {
     const client = gateway.app.database.connection.getClient();
+    const reads = ['find', 'find', 'find', 'find', 'find'];
     const first = await throttleCommands(client, () => login('ada@example.com'));
-    expect(first.filter((name) => name === 'find')).toHaveLength(1);
-    expect(first.length).toBeLessThanOrEqual(2);
-    for (let again = 0; again < 3; again++) expect(await throttleCommands(client, () => login('ada@example.com'))).toEqual(['find']);
+    expect(first.filter((name) => name !== 'findAndModify')).toEqual(reads);
+    expect(first.length).toBeLessThanOrEqual(reads.length + 1);
+    for (let again = 0; again < 3; again++) expect(await throttleCommands(client, () => login('ada@example.com'))).toEqual(reads);
     // Another account from the same address is another pair: its first login writes its own mark.
-    expect((await throttleCommands(client, () => login('bob@example.com'))).length).toBeLessThanOrEqual(2);
-    expect(await throttleCommands(client, () => login('bob@example.com'))).toEqual(['find']);
+    expect((await throttleCommands(client, () => login('bob@example.com'))).length).toBeLessThanOrEqual(reads.length + 1);
+    expect(await throttleCommands(client, () => login('bob@example.com'))).toEqual(reads);
   });
 
   it('refuses an attempt whose pair is spent in this process without any database command', async () => {
