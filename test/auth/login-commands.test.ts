@@ -8,19 +8,12 @@ import { createRateLimitsStore } from '../../src/stores/rate-limits.store.js';
 import { LoginDocument } from '../generated/operations.js';
 import { testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
+import { isExpirySweep } from '../support/commands.js';
 
 const PASSWORD = 'correct horse battery staple';
 const WRONG = 'not the password at all';
 const PAIR_POINTS = LOGIN_LIMITS.pair[0]?.points ?? 5;
 
-/** The expiry sweeper (servers without TTL indexes) deletes on a timer, whatever the requests do. */
-function isExpirySweep(command: Record<string, unknown>): boolean {
-  const deletes = command['deletes'];
-  if (!Array.isArray(deletes) || deletes.length !== 1) return false;
-  const query = (deletes[0] as { q?: Record<string, unknown> }).q ?? {};
-  const keys = Object.keys(query);
-  return keys.length === 1 && typeof query[keys[0] ?? ''] === 'object' && '$lte' in (query[keys[0] ?? ''] as object);
-}
 
 /**
  * The commands on `rate_limits` that `action` sends, by name. A find must select its key by equality: FerretDB 1.x

@@ -6,6 +6,7 @@ import { ACCESS_COOKIE, AUTH_PATH, REFRESH_COOKIE } from '../../src/http/cookies
 import { CurrentSessionDocument, LoginDocument, LogoutDocument, MeDocument, RefreshDocument } from '../generated/operations.js';
 import { testConfig } from '../support/config.js';
 import { cookieAttributes, cookiePair, startGateway, type GraphQLResponse, type RequestOptions, type TestGateway, rawCollection } from '../support/gateway.js';
+import { isExpirySweep } from '../support/commands.js';
 
 const PASSWORD = 'correct horse battery staple';
 /** Slack on top of exp + clock tolerance for a blocklist entry: the gateway's rounding plus the test's own latency. */
@@ -257,13 +258,6 @@ describe('session revocation', () => {
   });
 });
 
-function isExpirySweep(command: Record<string, unknown>): boolean {
-  const deletes = command['deletes'];
-  if (!Array.isArray(deletes) || deletes.length !== 1) return false;
-  const query = (deletes[0] as { q?: Record<string, unknown> }).q ?? {};
-  const keys = Object.keys(query);
-  return keys.length === 1 && typeof query[keys[0] ?? ''] === 'object' && '$lte' in (query[keys[0] ?? ''] as object);
-}
 
 describe('revocation across two gateway instances sharing one database', () => {
   let config: Config;

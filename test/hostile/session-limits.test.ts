@@ -5,6 +5,7 @@ import { ErrorCode, TokenRejection } from '../../src/errors.js';
 import { LogoutEverywhereDocument, MeDocument, MySessionsDocument } from '../generated/operations.js';
 import { startGateway, type GraphQLResponse, type RequestOptions, type TestGateway, rawCollection } from '../support/gateway.js';
 import { PASSWORD } from './support.js';
+import { isExpirySweep } from '../support/commands.js';
 
 const LIMIT = 50;
 const client = { userAgent: 'limits-test', address: '127.0.0.1' };
@@ -18,14 +19,6 @@ function expectRevoked(response: GraphQLResponse<unknown>): void {
   expect(response.body.errors?.[0]?.extensions).toEqual({ code: ErrorCode.UNAUTHENTICATED, reason: TokenRejection.TOKEN_INVALID });
 }
 
-/** The expiry sweeper (servers without TTL indexes) deletes on a timer, whatever the requests do. */
-function isExpirySweep(command: Record<string, unknown>): boolean {
-  const deletes = command['deletes'];
-  if (!Array.isArray(deletes) || deletes.length !== 1) return false;
-  const query = (deletes[0] as { q?: Record<string, unknown> }).q ?? {};
-  const keys = Object.keys(query);
-  return keys.length === 1 && typeof query[keys[0] ?? ''] === 'object' && '$lte' in (query[keys[0] ?? ''] as object);
-}
 
 /** The revocation view's poll (no limit, unlike the writers' read of the highest sequence number). */
 function isRevocationPoll(event: mongo.CommandStartedEvent): boolean {
