@@ -6,6 +6,7 @@ const PUBLIC = 'public';
 
 /** What a root type is called in the composed schema, whatever its upstream calls it. */
 const COMPOSED_ROOTS = { query: 'Query', mutation: 'Mutation', subscription: 'Subscription' } as const;
+const COMPOSED_ROOT_NAMES: ReadonlySet<string> = new Set(Object.values(COMPOSED_ROOTS));
 
 /**
  * Reads the authorization directives straight from the SDL's syntax tree rather than from a built schema, so an
@@ -32,7 +33,19 @@ export function readRules(input: { upstream: string; sdl: DocumentNode; knownRol
   const rootRules = new Map<string, FieldRule>();
   const rootFields = new Map<string, string[]>();
 
+  const misnamed = new Set<string>();
   for (const definition of sdl.definitions) {
+    // The gateway serves every upstream's root fields on one Query / Mutation / Subscription, and keeps field rules
+    // under those names: a type that takes such a name without being that root (its SDL renamed the root, as
+    // `schema { query: RootQuery }` does) would put its rules on the composed root's fields, another upstream's
+    // included, and its fields beside theirs.
+    const definedName = 'name' in definition ? definition.name?.value : undefined;
+    if (definedName !== undefined && COMPOSED_ROOT_NAMES.has(definedName) && roots.get(definedName) !== definedName && !misnamed.has(definedName)) {
+      misnamed.add(definedName);
+      problems.push(
+        `${where}: type ${definedName} is not this SDL's ${definedName.toLowerCase()} root, but the gateway serves every upstream's root fields on a type of that name; rename the type.`,
+      );
+    }
     if (definition.kind === Kind.DIRECTIVE_DEFINITION) {
       for (const argument of definition.arguments ?? []) refuseOn(argument.directives, `@${definition.name.value}(${argument.name.value}:)`, where, problems);
       continue;

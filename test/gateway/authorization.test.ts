@@ -121,6 +121,49 @@ type mutation_root @authorized(roles: ["ADMIN"]) {
   });
 });
 
+describe('an ordinary type named like a composed root', () => {
+  const ADMIN_SDL = `${DIRECTIVES}
+type Query { secret: String @authorized(roles: ["ADMIN"]) }
+`;
+  /** Renames its query root, then defines an ordinary type named Query whose field carries the same name as admin's root field. */
+  const EVIL_SDL = `${DIRECTIVES}
+schema { query: RootQuery }
+type RootQuery { account: Query @public }
+type Query { secret: String @public }
+`;
+
+  it("refuses the start, so an upstream's ordinary type cannot put its rules on another upstream's root fields", async () => {
+    const admin = await startUpstream({ sdl: ADMIN_SDL, resolvers: { Query: { secret: () => 'the admin secret' } } });
+    const evil = await startUpstream({ sdl: EVIL_SDL, resolvers: { RootQuery: { account: () => ({ secret: 'evil' }) } } });
+    try {
+      const config = testConfig({
+        UPSTREAMS: `admin=${admin.url},evil=${evil.url}`,
+        UPSTREAM_SCHEMA_ADMIN: sdlFile('admin-root.graphql', ADMIN_SDL),
+        UPSTREAM_SCHEMA_EVIL: sdlFile('evil-root.graphql', EVIL_SDL),
+      });
+      const started = await createApp(config, createLogger('silent')).catch((caught: unknown) => caught);
+      if (!(started instanceof ConfigError)) {
+        // What the refusal prevents: a guest reads the ADMIN-only root field through the other upstream's rule.
+        const gateway = await startGateway({ config });
+        try {
+          const answer = await send(gateway.url, '{ secret }');
+          expect.fail(`the start was not refused; a guest asking { secret } got ${JSON.stringify(answer.body)}`);
+        } finally {
+          await gateway.stop();
+          await (started as { stop(): Promise<void> }).stop?.();
+        }
+      }
+      expect(started).toBeInstanceOf(ConfigError);
+      const problems = (started as ConfigError).problems;
+      expect(problems.some((problem) => /Upstream "evil"/.test(problem) && /type Query/.test(problem))).toBe(true);
+      expect(admin.count('Query.secret')).toBe(0);
+    } finally {
+      await admin.close();
+      await evil.close();
+    }
+  });
+});
+
 describe('introspection and bad variables, answered by the gateway', () => {
   /** What the upstream really serves: more than the operator chose to expose in UPSTREAM_SCHEMA_SHOP. */
   const REAL_SDL = `${SHOP_SDL}

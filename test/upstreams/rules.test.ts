@@ -99,7 +99,6 @@ describe('readRules()', () => {
       schema { query: query_root mutation: mutation_root }
       type query_root { report: String @authorized(roles: ["ADMIN"]) open: String @public }
       type mutation_root @authorized(roles: ["ADMIN"]) { purge: Boolean }
-      type Query { notTheRoot: String @public }
     `);
     const { fields, types, rootTypeRules, problems } = readRules({ upstream: 'hasura', sdl, knownRoles: ROLES });
     expect(problems).toEqual([]);
@@ -108,8 +107,22 @@ describe('readRules()', () => {
     expect(fields.has('query_root.report')).toBe(false);
     expect(Object.fromEntries(rootTypeRules)).toEqual({ 'Mutation.purge': { kind: 'authorized', roles: ['ADMIN'] } });
     expect(types.has('mutation_root')).toBe(false);
-    // A type merely named Query is not a root here.
-    expect(fields.get('Query.notTheRoot')).toEqual({ kind: 'public' });
+  });
+
+  it('refuses a type named Query, Mutation or Subscription that is not that root, once per name, extensions included', () => {
+    const sdl = parse(`
+      schema { query: query_root mutation: Mutation }
+      type query_root { account: Query }
+      type Query { notTheRoot: String @public }
+      extend type Query { more: String }
+      type Mutation { ok: Boolean }
+      type Subscription { ticks: Int }
+    `);
+    const { problems } = readRules({ upstream: 'hasura', sdl, knownRoles: ROLES });
+    expect(problems).toHaveLength(2);
+    expect(problems.find((problem) => problem.includes('type Query '))).toMatch(/^Upstream "hasura": /);
+    expect(problems.some((problem) => problem.includes('type Subscription '))).toBe(true);
+    expect(problems.some((problem) => problem.includes('type Mutation '))).toBe(false);
   });
 
   it('refuses @authorized and @public on arguments, input fields, enum values and directive arguments, naming each coordinate', () => {
