@@ -164,6 +164,66 @@ type Query { secret: String @public }
   });
 });
 
+describe('a type two upstreams share', () => {
+  const A_SDL = `${DIRECTIVES}
+type Query { product: Product @public }
+type Product { id: ID! cost: Float @authorized(roles: ["ADMIN"]) }
+`;
+  /** The same type with a looser rule on its field: the rules are part of the definition compared. */
+  const B_SDL = `${DIRECTIVES}
+type Query { other: Product @public }
+type Product { id: ID! cost: Float @public }
+`;
+
+  it.each(['a,b', 'b,a'])("refuses the start when their rules differ, so one upstream's rule cannot loosen another's (UPSTREAMS=%s)", async (order) => {
+    const a = await startUpstream({ sdl: A_SDL, resolvers: { Query: { product: () => ({ id: 'p1', cost: 42 }) } } });
+    const b = await startUpstream({ sdl: B_SDL, resolvers: { Query: { other: () => ({ id: 'p2', cost: 1 }) } } });
+    try {
+      const urls: Record<string, string> = { a: a.url, b: b.url };
+      const config = testConfig({
+        UPSTREAMS: order.split(',').map((name) => `${name}=${urls[name]}`).join(','),
+        UPSTREAM_SCHEMA_A: sdlFile('shared-a.graphql', A_SDL),
+        UPSTREAM_SCHEMA_B: sdlFile('shared-b.graphql', B_SDL),
+      });
+      const started = await createApp(config, createLogger('silent')).catch((caught: unknown) => caught);
+      if (!(started instanceof ConfigError)) {
+        await (started as { stop(): Promise<void> }).stop();
+        const gateway = await startGateway({ config });
+        try {
+          const answer = await send(gateway.url, '{ product { id cost } }');
+          expect.fail(`the start was not refused; a guest asking for the product's cost got ${JSON.stringify(answer.body)}`);
+        } finally {
+          await gateway.stop();
+        }
+      }
+      expect(started).toBeInstanceOf(ConfigError);
+      expect((started as ConfigError).problems.some((problem) => problem.includes('type Product is defined differently'))).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('starts when both carry the same rules', async () => {
+    const same = B_SDL.replace('cost: Float @public', 'cost: Float @authorized(roles: ["ADMIN"])');
+    const a = await startUpstream({ sdl: A_SDL, resolvers: { Query: { product: () => ({ id: 'p1', cost: 42 }) } } });
+    const b = await startUpstream({ sdl: same, resolvers: { Query: { other: () => ({ id: 'p2', cost: 1 }) } } });
+    try {
+      const gateway = await startGateway({
+        config: testConfig({ UPSTREAMS: `a=${a.url},b=${b.url}`, UPSTREAM_SCHEMA_A: sdlFile('same-a.graphql', A_SDL), UPSTREAM_SCHEMA_B: sdlFile('same-b.graphql', same) }),
+      });
+      try {
+        expect(codesByPath(await send(gateway.url, '{ product { id cost } }'))).toEqual({ 'product.cost': 'UNAUTHENTICATED' });
+      } finally {
+        await gateway.stop();
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
 describe('introspection and bad variables, answered by the gateway', () => {
   /** What the upstream really serves: more than the operator chose to expose in UPSTREAM_SCHEMA_SHOP. */
   const REAL_SDL = `${SHOP_SDL}
