@@ -1,14 +1,11 @@
 /** GraphQL over SSE (graphql-sse, distinct connections) at /graphql/stream, two instances on one database. */
 import { createClient } from 'graphql-sse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startUpstreamService, type UpstreamService } from '../../examples/upstream-service.js';
+import type { UpstreamService } from '../../examples/upstream-service.js';
 import { ACCESS_COOKIE, AUTH_PATH } from '../../src/http/cookies.js';
-import { randomSecret, testConfig } from '../support/config.js';
-import { startGateway, type TestGateway } from '../support/gateway.js';
-import { identityKeyOf } from '../upstream/support.js';
+import type { TestGateway } from '../support/gateway.js';
 import { eventually, send } from '../gateway/support.js';
-
-const PASSWORD = 'correct horse battery staple';
+import { login, PASSWORD, startTwoInstances, type TwoInstances } from './support.js';
 
 interface Stream {
   readonly events: Array<{ data?: unknown; errors?: ReadonlyArray<{ extensions?: Record<string, unknown> }> }>;
@@ -33,32 +30,19 @@ function stream(gatewayUrl: string, query: string, headers: Record<string, strin
   return { events, ended, stop: () => stop() };
 }
 
-async function login(gatewayUrl: string, email: string): Promise<string> {
-  const answer = await send(gatewayUrl, 'mutation($email: String!, $password: String!) { login(email: $email, password: $password, delivery: BODY) { accessToken } }', {
-    variables: { email, password: PASSWORD },
-  });
-  const token = (answer.body.data?.['login'] as { accessToken?: string } | undefined)?.accessToken;
-  if (!token) throw new Error(JSON.stringify(answer.body));
-  return token;
-}
 
 describe('GraphQL over SSE at /graphql/stream, bound to the session', () => {
-  const secret = randomSecret();
+  let instances: TwoInstances;
   let shop: UpstreamService;
   let a: TestGateway;
   let b: TestGateway;
 
   beforeAll(async () => {
-    shop = await startUpstreamService({ gateway: { secret: await identityKeyOf(secret, 'shop') }, audience: 'shop' });
-    const config = testConfig({ JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}`, ALLOWED_ORIGINS: 'https://app.example.com' });
-    a = await startGateway({ config });
-    b = await startGateway({ config });
-    for (const gateway of [a, b]) await eventually(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 30_000);
+    instances = await startTwoInstances({ ALLOWED_ORIGINS: 'https://app.example.com' });
+    ({ shop, a, b } = instances);
   }, 60_000);
   afterAll(async () => {
-    await a?.app.stop();
-    await b?.stop();
-    await shop?.stop();
+    await instances?.stop();
   });
 
   it('ends the stream held on instance B with an UNAUTHENTICATED event within a second of a logout on A, and the upstream’s too', async () => {

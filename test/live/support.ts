@@ -1,6 +1,11 @@
 import type { FormattedExecutionResult } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { startUpstreamService, type UpstreamService } from '../../examples/upstream-service.js';
+import { randomSecret, testConfig } from '../support/config.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { eventually, send } from '../gateway/support.js';
+import { identityKeyOf } from '../upstream/support.js';
 
 export interface LiveClient {
   readonly client: Client;
@@ -75,3 +80,46 @@ export function subscribe(live: LiveClient, query: string, variables?: Record<st
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const PASSWORD = 'correct horse battery staple';
+
+/** Signs in with `delivery: BODY` and answers the access token. */
+export async function login(gatewayUrl: string, email: string): Promise<string> {
+  const answer = await send(gatewayUrl, 'mutation($email: String!, $password: String!) { login(email: $email, password: $password, delivery: BODY) { accessToken } }', {
+    variables: { email, password: PASSWORD },
+  });
+  const token = (answer.body.data?.['login'] as { accessToken?: string } | undefined)?.accessToken;
+  if (!token) throw new Error(JSON.stringify(answer.body));
+  return token;
+}
+
+export interface TwoInstances {
+  readonly shop: UpstreamService;
+  readonly a: TestGateway;
+  readonly b: TestGateway;
+  stop(): Promise<void>;
+}
+
+/**
+ * The example shop (graphql-ws on ws) behind two gateway instances on one database, both ready: what a
+ * revocation on one instance must reach on the other. `env` adds settings to both.
+ */
+export async function startTwoInstances(env: Readonly<Record<string, string>> = {}): Promise<TwoInstances> {
+  const secret = randomSecret();
+  const shop = await startUpstreamService({ gateway: { secret: await identityKeyOf(secret, 'shop') }, audience: 'shop' });
+  const config = testConfig({ JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}`, ...env });
+  const a = await startGateway({ config });
+  const b = await startGateway({ config });
+  for (const gateway of [a, b]) await eventually(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 30_000);
+  return {
+    shop,
+    a,
+    b,
+    async stop(): Promise<void> {
+      // A first, without dropping the database B still uses; B's stop drops it.
+      await a.app.stop();
+      await b.stop();
+      await shop.stop();
+    },
+  };
+}

@@ -7,22 +7,12 @@ import { startUpstreamService, type UpstreamService } from '../../examples/upstr
 import { AUTH_PATH } from '../../src/http/cookies.js';
 import { randomSecret, testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { eventually, send } from '../gateway/support.js';
 import { identityKeyOf } from '../upstream/support.js';
-import { liveClient, subscribe } from './support.js';
-
-const PASSWORD = 'correct horse battery staple';
+import { eventually, send } from '../gateway/support.js';
+import { liveClient, login, PASSWORD, startTwoInstances, subscribe, type TwoInstances } from './support.js';
 const REVIEWS = 'subscription { reviewAdded(productId: "p1") { id text } }';
 const ORDERS = 'subscription { orderPlaced { id total } }';
 
-async function login(gatewayUrl: string, email: string): Promise<string> {
-  const answer = await send(gatewayUrl, 'mutation($email: String!, $password: String!) { login(email: $email, password: $password, delivery: BODY) { accessToken } }', {
-    variables: { email, password: PASSWORD },
-  });
-  const token = (answer.body.data?.['login'] as { accessToken?: string } | undefined)?.accessToken;
-  if (!token) throw new Error(JSON.stringify(answer.body));
-  return token;
-}
 
 async function addReview(gatewayUrl: string, token: string, text: string): Promise<void> {
   const answer = await send(gatewayUrl, 'mutation($text: String!) { addReview(productId: "p1", rating: 5, text: $text) { id } }', { token, variables: { text } });
@@ -30,22 +20,17 @@ async function addReview(gatewayUrl: string, token: string, text: string): Promi
 }
 
 describe('upstream subscriptions through the gateway, bound to the session', () => {
-  const secret = randomSecret();
+  let instances: TwoInstances;
   let shop: UpstreamService;
   let a: TestGateway;
   let b: TestGateway;
 
   beforeAll(async () => {
-    shop = await startUpstreamService({ gateway: { secret: await identityKeyOf(secret, 'shop') }, audience: 'shop' });
-    const config = testConfig({ JWT_SECRET: secret, UPSTREAMS: `shop=${shop.url}` });
-    a = await startGateway({ config });
-    b = await startGateway({ config });
-    for (const gateway of [a, b]) await eventually(async () => (await fetch(`${gateway.url}/readyz`)).status === 200, 30_000);
+    instances = await startTwoInstances();
+    ({ shop, a, b } = instances);
   }, 60_000);
   afterAll(async () => {
-    await a?.app.stop();
-    await b?.stop();
-    await shop?.stop();
+    await instances?.stop();
   });
 
   it('passes upstream events through with the identity token, never the client’s token or cookie', async () => {

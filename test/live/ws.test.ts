@@ -5,7 +5,7 @@ import { ACCESS_COOKIE, AUTH_PATH } from '../../src/http/cookies.js';
 import { testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { send, signIn } from '../gateway/support.js';
-import { liveClient, sleep, subscribe } from './support.js';
+import { liveClient, login, sleep, subscribe } from './support.js';
 
 const EVENTS = 'subscription { mySessionEvents { kind sessionId } }';
 
@@ -18,14 +18,6 @@ async function logout(gatewayUrl: string, token: string): Promise<void> {
   expect(((await response.json()) as { data?: { logout?: boolean } }).data?.logout).toBe(true);
 }
 
-async function login(gatewayUrl: string, email: string): Promise<string> {
-  const answer = await send(gatewayUrl, 'mutation($email: String!, $password: String!) { login(email: $email, password: $password, delivery: BODY) { accessToken } }', {
-    variables: { email, password: 'correct horse battery staple' },
-  });
-  const token = (answer.body.data?.['login'] as { accessToken?: string } | undefined)?.accessToken;
-  if (!token) throw new Error(JSON.stringify(answer.body));
-  return token;
-}
 
 /** Opens a raw upgrade and reports the HTTP status it was refused with, or 101. */
 function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
