@@ -35,17 +35,10 @@ export interface LoadSpec {
    */
   readonly bodies?: readonly string[];
   /**
-   * Requests each connection sends in turn (connection i starts at item i): 40 sessions' cookies, or bodies
+   * Requests each connection sends in turn (connection i sends items i, i + C, i + 2C …): 40 sessions' cookies, or bodies
    * that all differ. Overrides `body`/`bodies` and adds to `headers`.
    */
   readonly inTurn?: ReadonlyArray<{ readonly body?: string; readonly headers?: Readonly<Record<string, string>> }>;
-  /**
-   * How connections share `inTurn`: 'rotated' (the default), connection i sends items i, i + 1, i + 2 …, so a
-   * connection one request behind its neighbour sends the very request the neighbour is sending (which in-flight
-   * de-duplication merges); 'strided', connection i sends items i, i + C, i + 2C … (C connections), so no two
-   * connections send the same item within length / C requests of each other: every request in flight differs.
-   */
-  readonly inTurnOrder?: 'rotated' | 'strided';
   readonly headers?: Readonly<Record<string, string>>;
   /** Whether a response is the one this phase expects; checked on every response, not only on a sample. */
   readonly accept: (status: number, body: string) => boolean;
@@ -81,10 +74,11 @@ export async function runLoad(spec: LoadSpec): Promise<LoadRun> {
       const index = connection++;
       const inTurn = spec.inTurn;
       if (inTurn && inTurn.length > 0) {
-        const ordered =
-          spec.inTurnOrder === 'strided'
-            ? Array.from({ length: inTurn.length }, (_unused, step) => inTurn[(index + step * spec.connections) % inTurn.length] as (typeof inTurn)[number])
-            : [...inTurn.slice(index % inTurn.length), ...inTurn.slice(0, index % inTurn.length)];
+        // Strided, not rotated: connection i sends items i, i + C, i + 2C … (C connections), so no two connections
+        // send the same item within length / C requests of each other. Rotated (i, i + 1 …), a connection one
+        // request behind its neighbour sent the very request the neighbour was sending, which in-flight
+        // de-duplication merged.
+        const ordered = Array.from({ length: inTurn.length }, (_unused, step) => inTurn[(index + step * spec.connections) % inTurn.length] as (typeof inTurn)[number]);
         client.setRequests(ordered.map((item) => ({ method: 'POST', path, headers: { ...headers, ...item.headers }, body: item.body ?? spec.body, onResponse })));
         return;
       }

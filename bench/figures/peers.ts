@@ -85,7 +85,7 @@ export async function measurePeers(input: {
   };
 
   await measure('upstream direct', upstream.origin, upstream.pid);
-  await measure('upstream direct, every request differs', upstream.origin, upstream.pid, { inTurn: varying, inTurnOrder: 'strided' });
+  await measure('upstream direct, every request differs', upstream.origin, upstream.pid, { inTurn: varying });
 
   for (const workers of [1, 2]) {
     const gateway = await input.launchPortcullis(workers);
@@ -96,11 +96,11 @@ export async function measurePeers(input: {
     for (let i = 0; i < SESSIONS; i++) cookies.push({ headers: { cookie: await loginForAccessCookie(gateway.origin, user) } });
     const label = `Portcullis, ${workers} worker${workers === 1 ? '' : 's'}`;
     await measure(`${label}, guest`, gateway.origin, gateway.pid);
-    await measure(`${label}, signed in (${SESSIONS} sessions in turn)`, gateway.origin, gateway.pid, { inTurn: cookies, inTurnOrder: 'strided' });
-    await measure(`${label}, guest, every request differs`, gateway.origin, gateway.pid, { inTurn: varying, inTurnOrder: 'strided' });
+    await measure(`${label}, signed in (${SESSIONS} sessions in turn)`, gateway.origin, gateway.pid, { inTurn: cookies });
+    await measure(`${label}, guest, every request differs`, gateway.origin, gateway.pid, { inTurn: varying });
     // What a signed-in request costs when no two requests in flight can share an upstream call.
     const varyingSignedIn = varying.map((item, i) => ({ ...item, headers: (cookies[i % SESSIONS] as { headers: Record<string, string> }).headers }));
-    await measure(`${label}, signed in, every request differs`, gateway.origin, gateway.pid, { inTurn: varyingSignedIn, inTurnOrder: 'strided' });
+    await measure(`${label}, signed in, every request differs`, gateway.origin, gateway.pid, { inTurn: varyingSignedIn });
     if (workers === 1) {
       await measure(`${label}, { __typename } answered itself (the floor)`, gateway.origin, gateway.pid, { body: '{"query":"{ __typename }"}', accept: isCleanData });
     }
@@ -121,14 +121,14 @@ export async function measurePeers(input: {
     const modes: Array<[HiveMode, Partial<LoadSpec>]> = [
       ['dedupe on', {}],
       ['dedupe off', {}],
-      ['jwt cookie', { inTurn: tokens, inTurnOrder: 'strided' }],
+      ['jwt cookie', { inTurn: tokens }],
     ];
     for (const [mode, extra] of modes) {
       let peer: PeerProcess | undefined;
       try {
         peer = await startHiveGateway({ mode, upstreamUrl: upstream.url, jwtSecret: secret });
         await measure(`Hive Gateway 2.15, ${mode === 'jwt cookie' ? 'JWT plugin (cookie, 40 tokens in turn)' : `no auth, de-duplication ${mode.slice('dedupe '.length)}`}`, peer.origin, peer.pid, extra);
-        if (mode === 'dedupe on') await measure('Hive Gateway 2.15, no auth, de-duplication on, every request differs', peer.origin, peer.pid, { inTurn: varying, inTurnOrder: 'strided' });
+        if (mode === 'dedupe on') await measure('Hive Gateway 2.15, no auth, de-duplication on, every request differs', peer.origin, peer.pid, { inTurn: varying });
       } catch (error) {
         problems.report('peers', `Hive Gateway (${mode}): ${error instanceof Error ? error.message.slice(0, 400) : String(error)}`);
       } finally {
