@@ -20,24 +20,19 @@ describe('the per-user session list under concurrent writers (unique inserts on 
     gateway = await startGateway();
     const database = gateway.app.database;
     sessions = await createSessionsStore(database);
-    limit = createSessionLimit({
-      lists: await createSessionListsStore(database),
-      sessions,
-      view: gateway.app.view,
-      logger: createLogger('silent'),
-      now: Date.now,
-      maxSessionsPerUser: LIMIT,
-      listLifetimeMs: DAY_MS,
-    });
-    otherProcess = createSessionLimit({
-      lists: await createSessionListsStore(database),
-      sessions,
-      view: gateway.app.view,
-      logger: createLogger('silent'),
-      now: Date.now,
-      maxSessionsPerUser: LIMIT,
-      listLifetimeMs: DAY_MS,
-    });
+    // Two processes' limits over one database: each with its own store and memory of the lists.
+    const aProcess = async (): Promise<SessionLimit> =>
+      createSessionLimit({
+        lists: await createSessionListsStore(database),
+        sessions,
+        view: gateway.app.view,
+        logger: createLogger('silent'),
+        now: Date.now,
+        maxSessionsPerUser: LIMIT,
+        listLifetimeMs: DAY_MS,
+      });
+    limit = await aProcess();
+    otherProcess = await aProcess();
   });
   afterAll(async () => {
     await gateway?.stop();

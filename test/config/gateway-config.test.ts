@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, type Env } from '../../src/config/config.js';
-import { randomSecret } from '../support/config.js';
+import { loadConfig, type Env } from '../../src/config/config.js';
+import { configProblems, randomSecret } from '../support/config.js';
 
 const base = (): Record<string, string> => ({ NODE_ENV: 'test', DATA_DIR: '/tmp/portcullis-gateway-config', JWT_SECRET: randomSecret(), REFRESH_TOKEN_HASH_SECRET: randomSecret() });
 
-function problemsOf(env: Env): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const problemsOf = (env: Env): readonly string[] => configProblems(() => loadConfig(env));
 
 describe('UPSTREAM_MAX_RESPONSE_BYTES', () => {
   it('defaults to 8 MiB and takes a whole number of bytes within bounds', () => {

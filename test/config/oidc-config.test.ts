@@ -1,17 +1,8 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/config.js';
-import { testConfig } from '../support/config.js';
+import { configProblems, testConfig } from '../support/config.js';
 
-function problemsOf(overrides: Record<string, string | undefined>): readonly string[] {
-  try {
-    testConfig(overrides);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const problemsOf = (overrides: Record<string, string | undefined>): readonly string[] => configProblems(() => testConfig(overrides));
 
 describe('OIDC provider configuration', () => {
   it('reads each listed provider with its defaults, and never prints the client secret', () => {

@@ -1,17 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/config.js';
-import { testConfig } from '../support/config.js';
+import { configProblems, testConfig } from '../support/config.js';
 
-function problemsFor(value: string): readonly string[] {
-  try {
-    testConfig({ WORKERS: value });
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const problemsFor = (value: string): readonly string[] => configProblems(() => testConfig({ WORKERS: value }));
 
 describe('WORKERS', () => {
   it('is one process when unset or blank', () => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, type Env } from '../../src/config/config.js';
-import { randomSecret } from '../support/config.js';
+import { loadConfig, type Env } from '../../src/config/config.js';
+import { configProblems, randomSecret } from '../support/config.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -18,15 +18,7 @@ afterEach(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function problemsFor(env: Env): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const problemsFor = (env: Env): readonly string[] => configProblems(() => loadConfig(env));
 
 const hostWarnings = (warnings: readonly string[]): string[] => warnings.filter((warning) => warning.includes('not a loopback address'));
 

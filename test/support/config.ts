@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { inject } from 'vitest';
-import { loadConfig, type Config, type Env } from '../../src/config/config.js';
+import { ConfigError, loadConfig, type Config, type Env } from '../../src/config/config.js';
 
 export function randomSecret(): string {
   return randomBytes(32).toString('base64url');
@@ -29,4 +29,15 @@ export function testConfig(overrides: Env = {}): Config {
     ...overrides,
   };
   return loadConfig(env);
+}
+
+/** The problems a configuration is refused for (none when `load` succeeds); any other error is thrown on. */
+export function configProblems(load: () => unknown): readonly string[] {
+  try {
+    load();
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
 }
