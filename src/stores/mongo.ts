@@ -6,6 +6,15 @@ import { startEmbeddedMongo, type EmbeddedMongo } from './embedded-mongo.js';
 /** MongoDB's NotImplemented: FerretDB 1.x answers it to createIndexes with `expireAfterSeconds`. */
 const NOT_IMPLEMENTED = 238;
 const SWEEP_INTERVAL_MS = 60_000;
+/** How often garbage handed to `deleteLater` is deleted: one command per collection each time. */
+const DEFERRED_DELETE_INTERVAL_MS = 10_000;
+/** Ids in one deferred delete command. */
+const DEFERRED_DELETE_BATCH = 1_000;
+/**
+ * Ids held while the server is unreachable; past this the oldest are let go (their documents still expire and the
+ * sweeper or TTL index takes them: deferred deletes only make garbage go sooner).
+ */
+const DEFERRED_DELETE_MAX_PENDING = 100_000;
 export const SERVER_SELECTION_TIMEOUT_MS = 3_000;
 
 export interface Database {
@@ -18,6 +27,14 @@ export interface Database {
    * is garbage collection only: readers check expiry themselves and never rely on its timing.
    */
   expireByField(collection: Collection, field: string): Promise<'ttl-index' | 'sweeper'>;
+  /**
+   * Deletes these documents soon (within about ten seconds, and at close), together with the others handed over
+   * meanwhile: one `_id: { $in }` command per collection and batch. For garbage that no reader depends on being
+   * gone, and that expires anyway. FerretDB 1.x deletes (and updates) by `_id` with a scan of the whole table (its
+   * DELETE does not match the `_id` index's expression), so a delete per request made every request pay for the
+   * size of the collection; a batch pays it once (docs/performance.md).
+   */
+  deleteLater(collection: Collection, ids: readonly string[]): void;
   close(): Promise<void>;
 }
 
@@ -72,6 +89,47 @@ export async function connectDatabase(config: Config, logger: Logger): Promise<D
     return 'sweeper';
   }
 
+  // Ids to delete, per collection; `pendingCount` is their total.
+  const pendingDeletes = new Map<Collection, Set<string>>();
+  let pendingCount = 0;
+  function deleteLater(collection: Collection, ids: readonly string[]): void {
+    let pending = pendingDeletes.get(collection);
+    if (!pending) pendingDeletes.set(collection, (pending = new Set()));
+    for (const id of ids) {
+      if (pending.has(id)) continue;
+      if (pendingCount >= DEFERRED_DELETE_MAX_PENDING) return;
+      pending.add(id);
+      pendingCount++;
+    }
+  }
+  async function deletePending(): Promise<void> {
+    const batches = [...pendingDeletes];
+    pendingDeletes.clear();
+    pendingCount = 0;
+    await Promise.all(
+      batches.map(async ([collection, ids]) => {
+        const all = [...ids];
+        for (let from = 0; from < all.length; from += DEFERRED_DELETE_BATCH) {
+          const batch = all.slice(from, from + DEFERRED_DELETE_BATCH);
+          try {
+            await collection.deleteMany({ _id: { $in: batch as never[] } });
+          } catch (error) {
+            // Kept for the next round: the server may be back by then.
+            logger.warn({ err: error, collection: collection.collectionName, ids: all.length - from }, 'deferred delete failed; will retry');
+            deleteLater(collection, all.slice(from));
+            return;
+          }
+        }
+      }),
+    );
+  }
+  // One round at a time: a slow round is not overtaken by the next.
+  let deleting: Promise<void> = Promise.resolve();
+  const deleteTimer = setInterval(() => {
+    if (pendingCount > 0) deleting = deleting.then(deletePending);
+  }, DEFERRED_DELETE_INTERVAL_MS);
+  deleteTimer.unref();
+
   return {
     connection,
     async ping(): Promise<boolean> {
@@ -85,8 +143,12 @@ export async function connectDatabase(config: Config, logger: Logger): Promise<D
       }
     },
     expireByField,
+    deleteLater,
     async close(): Promise<void> {
       for (const timer of sweepers) clearInterval(timer);
+      clearInterval(deleteTimer);
+      await deleting;
+      await deletePending();
       await connection.close();
       await embedded?.stop();
     },

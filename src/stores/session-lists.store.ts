@@ -189,12 +189,11 @@ export async function createSessionListsStore(database: Database): Promise<Sessi
       remember(userId, { epoch: base.epoch, version, ...content });
       if (version % HINT_EVERY === 0) {
         // The hint moves forward (mostly: two concurrent updates on FerretDB may land in either order), and old
-        // versions go, far enough behind that a hint lagging by a few writers still finds its version.
+        // versions go, far enough behind that a hint lagging by a few writers still finds its version. They go in
+        // a batch a few seconds later, not in this login's round trips (see Database.deleteLater).
         const old = Array.from({ length: HINT_EVERY }, (_unused, i) => version - KEPT_VERSIONS - i).filter((stale) => stale >= 0);
-        await Promise.all([
-          heads.collection.updateOne({ _id: userId as never, epoch: base.epoch, version: { $lt: version } }, { $set: { version, expiresAt } }),
-          old.length > 0 ? versions.collection.bulkWrite(old.map((stale) => ({ deleteOne: { filter: { _id: versionId(userId, base.epoch, stale) as never } } })), { ordered: false }) : undefined,
-        ]);
+        database.deleteLater(versions.collection, old.map((stale) => versionId(userId, base.epoch, stale)));
+        await heads.collection.updateOne({ _id: userId as never, epoch: base.epoch, version: { $lt: version } }, { $set: { version, expiresAt } });
       }
       return inserted;
     },
