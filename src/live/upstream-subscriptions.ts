@@ -68,7 +68,9 @@ export function createUpstreamSubscriber(options: UpstreamSubscriberOptions): Up
             lazyCloseTimeout: 0,
             retryAttempts: 0,
           });
-          return { iterator: client.iterate(payload), dispose: () => void client.dispose() };
+          // dispose() waits for a connection still being set up, and rejects with its close event when the
+          // upstream then fails it: unread, that rejection would end the process.
+          return { iterator: client.iterate(payload), dispose: () => void Promise.resolve(client.dispose()).catch(() => undefined) };
         }
         const client = createSseClient({ url: settings.url, headers: authorization ? { authorization } : {}, retryAttempts: 0 });
         return { iterator: client.iterate(payload), dispose: () => client.dispose() };
