@@ -11,7 +11,7 @@ const DEFERRED_DELETE_INTERVAL_MS = 10_000;
 /** Ids in one deferred delete command. */
 const DEFERRED_DELETE_BATCH = 1_000;
 /**
- * Ids held while the server is unreachable; past this the oldest are let go (their documents still expire and the
+ * Ids held at most, e.g. while the server is unreachable; more are not held (their documents still expire and the
  * sweeper or TTL index takes them: deferred deletes only make garbage go sooner).
  */
 const DEFERRED_DELETE_MAX_PENDING = 100_000;

@@ -8,7 +8,7 @@ import { createRateLimitsStore } from '../../src/stores/rate-limits.store.js';
 import { LoginDocument } from '../generated/operations.js';
 import { testConfig } from '../support/config.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { isExpirySweep } from '../support/commands.js';
+import { commandsDuring } from '../support/commands.js';
 
 const PASSWORD = 'correct horse battery staple';
 const WRONG = 'not the password at all';
@@ -20,19 +20,11 @@ const PAIR_POINTS = LOGIN_LIMITS.pair[0]?.points ?? 5;
  * answers `key: { $in }` by reading the whole collection (see RateLimitsStore.read), so one is reported as such.
  */
 async function throttleCommands(client: mongo.MongoClient, action: () => Promise<unknown>): Promise<string[]> {
-  const seen: string[] = [];
-  const listener = (event: mongo.CommandStartedEvent): void => {
-    if (event.command[event.commandName] !== 'rate_limits' || isExpirySweep(event.command)) return;
+  return commandsDuring(client, action, (event) => {
+    if (event.command[event.commandName] !== 'rate_limits') return undefined;
     const key = (event.command['filter'] as Record<string, unknown> | undefined)?.['key'];
-    seen.push(event.commandName === 'find' && typeof key !== 'string' ? 'find (not by key equality)' : event.commandName);
-  };
-  client.on('commandStarted', listener);
-  try {
-    await action();
-  } finally {
-    client.off('commandStarted', listener);
-  }
-  return seen;
+    return event.commandName === 'find' && typeof key !== 'string' ? 'find (not by key equality)' : event.commandName;
+  });
 }
 
 describe("the login throttle's database commands on a successful login", () => {

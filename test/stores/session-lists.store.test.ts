@@ -4,25 +4,14 @@ import { createLogger } from '../../src/logger.js';
 import { connectDatabase, type Database } from '../../src/stores/mongo.js';
 import { createSessionListsStore, type SessionList, type SessionListsStore } from '../../src/stores/session-lists.store.js';
 import { testConfig } from '../support/config.js';
-import { isExpirySweep } from '../support/commands.js';
+import { commandsDuring } from '../support/commands.js';
 
 const DAY_MS = 86_400_000;
 const VERSIONS = 'session_list_versions';
 
-/** The commands on `collection` that `action` sends, by name (the expiry sweeper's timer left out). */
-async function commandsOn(client: mongo.MongoClient, collection: string, action: () => Promise<unknown>): Promise<string[]> {
-  const seen: string[] = [];
-  const listener = (event: mongo.CommandStartedEvent): void => {
-    if (event.command[event.commandName] === collection && !isExpirySweep(event.command)) seen.push(event.commandName);
-  };
-  client.on('commandStarted', listener);
-  try {
-    await action();
-  } finally {
-    client.off('commandStarted', listener);
-  }
-  return seen;
-}
+/** The commands on `collection` that `action` sends, by name. */
+const commandsOn = (client: mongo.MongoClient, collection: string, action: () => Promise<unknown>): Promise<string[]> =>
+  commandsDuring(client, action, (event) => (event.command[event.commandName] === collection ? event.commandName : undefined));
 
 describe("a user's session list: old versions go in a batch, not in a login's round trips", () => {
   let config: ReturnType<typeof testConfig>;
