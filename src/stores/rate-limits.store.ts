@@ -104,6 +104,19 @@ export interface RateLimitsOptions {
 export const DEFAULT_LOCAL_KEYS = 10_000;
 
 const COLLECTION = 'rate_limits';
+/**
+ * Marks live apart from the counters, each read and written by `_id`. rate-limiter-flexible keys its documents by a
+ * `key` field, which FerretDB 1.x can only find by reading the whole collection; marks are every pair that signed
+ * in within 30 days, by far the largest part of what a login's five counter reads would otherwise read through.
+ * Apart, `rate_limits` holds only failure windows (a day at most), and a mark costs one `_id` read.
+ */
+const MARKS_COLLECTION = 'rate_limit_marks';
+const DUPLICATE_KEY = 11000;
+
+interface MarkDocument {
+  readonly _id: string;
+  readonly expiresAt: Date;
+}
 
 /** A document as rate-limiter-flexible's RateLimiterMongo writes it. */
 interface LimitDocument {
@@ -143,6 +156,8 @@ export async function createRateLimitsStore(database: Database, options: RateLim
   // The library would create a TTL index itself and print an error where the server refuses it.
   await database.expireByField(collection, 'expire');
   await collection.createIndex({ key: 1 }, { unique: true, name: 'key_unique' });
+  const marksCollection = database.connection.collection<MarkDocument>(MARKS_COLLECTION);
+  await database.expireByField(database.connection.collection(MARKS_COLLECTION), 'expiresAt');
   const mongo = (name: string, points: number, durationSeconds: number): RateLimiterMongo =>
     new RateLimiterMongo({
       keyPrefix: name,
@@ -204,17 +219,25 @@ export async function createRateLimitsStore(database: Database, options: RateLim
       };
     },
     marks(spec: MarksSpec): Marks {
-      const shared = mongo(spec.name, 1, spec.durationSeconds);
+      const idOf = (key: string): string => `${spec.name}:${key}`;
       // The keys this process wrote lately, capped like the limiters' counts: one evicted is only written again.
       const written =
         spec.rewriteAfterSeconds > 0 ? new LRUCache<string, true>({ max: options.localKeys ?? DEFAULT_LOCAL_KEYS, ttl: spec.rewriteAfterSeconds * 1000 }) : null;
       return {
         async has(key: string): Promise<boolean> {
-          return (await shared.get(key)) !== null;
+          const found = await marksCollection.findOne({ _id: idOf(key) }, { projection: { expiresAt: 1 } });
+          // Expired and not yet swept counts as absent.
+          return found !== null && new Date(found.expiresAt).getTime() > Date.now();
         },
         async add(key: string): Promise<void> {
           if (written?.has(key)) return;
-          await shared.set(key, 1, spec.durationSeconds);
+          const expiresAt = new Date(Date.now() + spec.durationSeconds * 1000);
+          try {
+            await marksCollection.updateOne({ _id: idOf(key) }, { $set: { expiresAt } }, { upsert: true });
+          } catch (error) {
+            // Two first marks of one key at once: the other insert won, and the mark is there.
+            if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+          }
           // Remembered only once written: a write that failed is tried again next time.
           written?.set(key, true);
         },

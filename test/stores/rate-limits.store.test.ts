@@ -7,6 +7,7 @@ import { createLocalCounter, createRateLimitsStore, type LimiterSpec, type RateL
 import { testConfig } from '../support/config.js';
 
 const COLLECTION = 'rate_limits';
+const MARKS = 'rate_limit_marks';
 /** Time between the library's read and ours: the windows' remaining milliseconds may differ by this much. */
 const SLACK_MS = 2_000;
 
@@ -137,7 +138,7 @@ describe('marks with a rewrite interval', () => {
   let database: Database;
   let commands: string[] = [];
   const onCommand = (event: mongo.CommandStartedEvent): void => {
-    if (event.command[event.commandName] === COLLECTION && event.commandName !== 'delete') commands.push(event.commandName);
+    if (event.command[event.commandName] === MARKS && event.commandName !== 'delete') commands.push(event.commandName);
   };
 
   beforeAll(async () => {
@@ -157,7 +158,7 @@ describe('marks with a rewrite interval', () => {
     await first.add('pair');
     await first.add('pair');
     await first.add('pair');
-    expect(commands).toEqual(['findAndModify']);
+    expect(commands).toEqual(['update']);
     expect(await first.has('pair')).toBe(true);
     // Another process has not written it: it does, once.
     const second = (await createRateLimitsStore(database)).marks(spec);
@@ -165,7 +166,7 @@ describe('marks with a rewrite interval', () => {
     await second.add('pair');
     await second.add('pair');
     await second.add('other');
-    expect(commands).toEqual(['findAndModify', 'findAndModify']);
+    expect(commands).toEqual(['update', 'update']);
   });
 
   it('writes every time when the interval is 0', async () => {
@@ -173,7 +174,35 @@ describe('marks with a rewrite interval', () => {
     commands = [];
     await marks.add('pair');
     await marks.add('pair');
-    expect(commands).toEqual(['findAndModify', 'findAndModify']);
+    expect(commands).toEqual(['update', 'update']);
+  });
+
+  it('keeps marks out of the counters\' collection and reads one by its `_id` alone', async () => {
+    const store = await createRateLimitsStore(database);
+    const marks = store.marks({ name: 'mark-apart', durationSeconds: 3600, rewriteAfterSeconds: 600 });
+    for (let index = 0; index < 20; index++) await marks.add(`pair-${index}`);
+    // The counters' reads on FerretDB 1.x go through every document of rate_limits: marks there made each login
+    // pay for every pair that signed in within 30 days.
+    expect(await database.connection.collection(COLLECTION).countDocuments({})).toBe(0);
+    const filters: unknown[] = [];
+    const onFind = (event: mongo.CommandStartedEvent): void => {
+      if (event.command[event.commandName] === MARKS && event.commandName === 'find') filters.push(event.command['filter']);
+    };
+    database.connection.getClient().on('commandStarted', onFind);
+    try {
+      expect(await marks.has('pair-7')).toBe(true);
+      expect(await marks.has('pair-never')).toBe(false);
+    } finally {
+      database.connection.getClient().off('commandStarted', onFind);
+    }
+    expect(filters).toEqual([{ _id: 'mark-apart:pair-7' }, { _id: 'mark-apart:pair-never' }]);
+  });
+
+  it('counts a mark past its end as absent before the sweeper removes it', async () => {
+    const marks = (await createRateLimitsStore(database)).marks({ name: 'mark-ended', durationSeconds: 3600, rewriteAfterSeconds: 0 });
+    await marks.add('pair');
+    await database.connection.collection(MARKS).updateOne({ _id: 'mark-ended:pair' as never }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+    expect(await marks.has('pair')).toBe(false);
   });
 });
 
