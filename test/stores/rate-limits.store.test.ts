@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { connectDatabase, type Database } from '../../src/stores/mongo.js';
 import { createLocalCounter, createRateLimitsStore, type LimiterSpec, type RateLimitsStore, type SharedCount } from '../../src/stores/rate-limits.store.js';
+import { commandsDuring } from '../support/commands.js';
 import { testConfig } from '../support/config.js';
 
 const COLLECTION = 'rate_limits';
@@ -184,18 +185,15 @@ describe('marks with a rewrite interval', () => {
     // The counters' reads on FerretDB 1.x go through every document of rate_limits: marks there made each login
     // pay for every pair that signed in within 30 days.
     expect(await database.connection.collection(COLLECTION).countDocuments({})).toBe(0);
-    const filters: unknown[] = [];
-    const onFind = (event: mongo.CommandStartedEvent): void => {
-      if (event.command[event.commandName] === MARKS && event.commandName === 'find') filters.push(event.command['filter']);
-    };
-    database.connection.getClient().on('commandStarted', onFind);
-    try {
-      expect(await marks.has('pair-7')).toBe(true);
-      expect(await marks.has('pair-never')).toBe(false);
-    } finally {
-      database.connection.getClient().off('commandStarted', onFind);
-    }
-    expect(filters).toEqual([{ _id: 'mark-apart:pair-7' }, { _id: 'mark-apart:pair-never' }]);
+    const filters = await commandsDuring(
+      database.connection.getClient(),
+      async () => {
+        expect(await marks.has('pair-7')).toBe(true);
+        expect(await marks.has('pair-never')).toBe(false);
+      },
+      (event) => (event.command[event.commandName] === MARKS && event.commandName === 'find' ? JSON.stringify(event.command['filter']) : undefined),
+    );
+    expect(filters).toEqual([JSON.stringify({ _id: 'mark-apart:pair-7' }), JSON.stringify({ _id: 'mark-apart:pair-never' })]);
   });
 
   it('counts a mark past its end as absent before the sweeper removes it', async () => {
