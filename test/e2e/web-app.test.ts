@@ -147,6 +147,16 @@ describe('the web app in a browser, on another origin', () => {
   }, 30_000);
 
   it('signs out: the signed-out state is shown, the cookies are gone and the gateway refuses the session', async () => {
+    // The Logout answer reaches the page late, as on a slow network: the gateway has ended the session (and would
+    // close a still-open live socket with 4403) well before. The page must still say it signed out, not that the
+    // session ended behind its back.
+    await page.route(`${gateway.url}/graphql/auth`, async (route) => {
+      const body = JSON.parse(route.request().postData() ?? '{}') as { operationName?: string };
+      if (body.operationName !== 'Logout') return route.continue();
+      const response = await route.fetch();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return route.fulfill({ response });
+    });
     await page.click('#logout');
     await expect.poll(() => page.locator('body').getAttribute('data-session'), { timeout: 15_000 }).toBe('signed-out');
     expect(await page.locator('#status').innerText()).toBe('Signed out.');

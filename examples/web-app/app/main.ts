@@ -319,6 +319,9 @@ async function main(): Promise<void> {
   element('reload').addEventListener('click', () => void loadPanels());
 
   element('logout').addEventListener('click', () => {
+    // Close the live socket first: the gateway closes it with 4403 the moment the session ends, which can reach
+    // the page before the Logout answer does and would then read as "your session has ended", not "signed out".
+    stopLiveReviews();
     void client.mutate({ mutation: LOGOUT, errorPolicy: 'all' }).then(async () => {
       await client.clearStore();
       showSignedOut('Signed out.');
