@@ -55,12 +55,21 @@ export interface RevocationViewOptions {
 const PURGE_EVERY_MS = 10_000;
 const DEFAULT_FULL_RELOAD_MS = 60_000;
 
-/** The last entry a poll saw: the next poll starts at it, and finding it changed means the top was removed. */
-interface Cursor {
-  readonly seq: number;
-  readonly key: string;
-  readonly expiresAt: number;
-}
+/** A poll reads at most this many entries; the next one goes on from there. */
+const POLL_LIMIT = 500;
+/**
+ * How long a hole in the numbering (a number not published while a later one is, see revocations.store.ts) may
+ * hold polls back before a full load steps over it. Two instances publishing at once leave one for a moment;
+ * one that stays is a writer that stopped between its inserts, or one running a release before the feed.
+ */
+const HOLE_WAIT_MS = 1_000;
+
+/**
+ * Where the next poll starts. `seen`: the last entry a poll read from the feed, which the next poll reads again to
+ * notice that the top was removed (every entry expired and was swept, so numbering may start lower again). After a
+ * full load there is no such entry to check (the top of a full load need not be in the feed): polls go on after it.
+ */
+type Cursor = { readonly seen: true; readonly seq: number; readonly key: string; readonly expiresAt: number } | { readonly seen: false; readonly seq: number };
 
 /**
  * Every gateway process keeps the unexpired revocations in memory, so the per-request check costs a few map
@@ -68,9 +77,11 @@ interface Cursor {
  * would only shorten the delay).
  *
  * Polls follow the database's own order (each entry's `seq`, see revocations.store.ts), never a writer's
- * clock: a poll asks for the entries from the last one it saw onwards. Re-reading that last entry is how a
- * poll notices that the top of the list was removed (every entry expired and was swept, so numbering may start
- * lower again); it then loads everything. A full load also runs every `fullReloadMs` regardless.
+ * clock: a poll asks the feed for the entries numbered from the last one it saw onwards, each by `_id`, so an
+ * idle poll costs three finds whatever the number of entries (a range query cost FerretDB a scan per poll).
+ * Re-reading that last entry is how a poll notices that the top of the list was removed (every entry expired
+ * and was swept, so numbering may start lower again), and a hole that stays longer than HOLE_WAIT_MS is stepped
+ * over: either way the view loads everything, as it also does every `fullReloadMs` regardless.
  */
 export function createRevocationView(options: RevocationViewOptions): RevocationView {
   const { store, logger, now, pollIntervalMs, maxLagMs } = options;
@@ -82,7 +93,11 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
   // Staleness is measured on the monotonic clock: the injected wall clock may jump in tests, real time not.
   let lastSyncMonotonic = Number.NEGATIVE_INFINITY;
   let lastFullLoadMonotonic = Number.NEGATIVE_INFINITY;
-  let cursor: Cursor | null = null;
+  let cursor: Cursor = { seen: false, seq: 0 };
+  /** The last full load found nothing numbered: the numbering may start again at 1 (see fullLoad). */
+  let restartsAtOne = false;
+  /** When the current hole was first met (monotonic), or null. */
+  let holeSinceMonotonic: number | null = null;
   let lastPurge = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -131,30 +146,54 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
 
   function recordStored(entries: readonly StoredRevocation[]): void {
     record(entries.map((entry) => entry.record));
-    let top: StoredRevocation | undefined;
-    for (const entry of entries) if (entry.seq !== null && (top === undefined || entry.seq > (top.seq ?? 0))) top = entry;
-    if (top && top.seq !== null && (cursor === null || top.seq >= cursor.seq)) {
-      cursor = { seq: top.seq, key: top.key, expiresAt: top.record.expiresAt.getTime() };
-    }
+  }
+
+  /** The top of a full load: polls go on after it. */
+  function topOf(entries: readonly StoredRevocation[]): number {
+    let top = 0;
+    for (const entry of entries) if (entry.seq !== null && entry.seq > top) top = entry.seq;
+    return top;
   }
 
   async function fullLoad(): Promise<void> {
     const entries = await store.listAll();
-    cursor = null;
     recordStored(entries);
+    const top = topOf(entries);
+    // Nothing numbered is stored (every entry expired and was swept): a writer that remembers its last number
+    // goes on after it, one that does not starts again at 1. Polls look in both places until one answers.
+    restartsAtOne = top === 0 && cursor.seq > 0;
+    cursor = { seen: false, seq: top === 0 ? cursor.seq : top };
+    holeSinceMonotonic = null;
     lastFullLoadMonotonic = performance.now();
   }
 
   async function poll(): Promise<void> {
+    if (restartsAtOne) {
+      const restarted = await store.readFrom(1, POLL_LIMIT);
+      if (restarted.entries.length > 0) {
+        restartsAtOne = false;
+        cursor = { seen: false, seq: 0 };
+      }
+    }
     const from = cursor;
-    const entries = await store.listFrom(from?.seq ?? 1);
-    const first = entries[0];
-    if (from !== null && (first === undefined || first.seq !== from.seq || first.key !== from.key || first.record.expiresAt.getTime() !== from.expiresAt)) {
-      // The entry the last poll ended on is gone or replaced: the numbering restarted below it. Load everything.
-      await fullLoad();
-      return;
+    const { entries, holeBelow } = await store.readFrom(from.seen ? from.seq : from.seq + 1, POLL_LIMIT);
+    if (from.seen) {
+      const first = entries[0];
+      if (first === undefined || first.key !== from.key || first.record.expiresAt.getTime() !== from.expiresAt) {
+        // The entry the last poll ended on is gone or replaced: the numbering restarted below it. Load everything.
+        await fullLoad();
+        return;
+      }
     }
     recordStored(entries);
+    const last = entries.at(-1);
+    if (last && last.seq !== null) cursor = { seen: true, seq: last.seq, key: last.key, expiresAt: last.record.expiresAt.getTime() };
+    if (!holeBelow) {
+      holeSinceMonotonic = null;
+      return;
+    }
+    holeSinceMonotonic ??= performance.now();
+    if (performance.now() - holeSinceMonotonic >= HOLE_WAIT_MS) await fullLoad();
   }
 
   async function sync(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { mongo } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoginDocument, RefreshDocument } from '../generated/operations.js';
+import { isRevocationViewRead } from '../support/commands.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -48,7 +49,7 @@ describe('a refresh on the happy path', () => {
     const commands: Timed[] = [];
     const onStart = (event: mongo.CommandStartedEvent): void => {
       // The revocation view's poll and the expiry sweeper run on timers, not for the request.
-      if ((event.commandName === 'find' && event.command['find'] === 'revocations') || event.commandName === 'delete') return;
+      if (isRevocationViewRead(event) || event.commandName === 'delete') return;
       const timed = { name: `${event.commandName} ${String(event.command[event.commandName])}`, started: performance.now(), finished: Number.POSITIVE_INFINITY };
       inFlight.set(event.requestId, timed);
       commands.push(timed);

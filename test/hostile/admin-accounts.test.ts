@@ -15,6 +15,7 @@ import {
   UsersDocument,
 } from '../generated/operations.js';
 import { testConfig } from '../support/config.js';
+import { isRevocationViewRead } from '../support/commands.js';
 import { startGateway, type GraphQLResponse, type RequestOptions, type TestGateway, rawCollection } from '../support/gateway.js';
 import { PASSWORD } from './support.js';
 
@@ -121,7 +122,7 @@ describe('administering accounts across two instances', () => {
     const client = b.app.database.connection.getClient();
     const commands: string[] = [];
     const onStart = (event: mongo.CommandStartedEvent): void => {
-      const poll = event.commandName === 'find' && event.command['find'] === 'revocations';
+      const poll = isRevocationViewRead(event);
       if (!poll && event.commandName !== 'delete') commands.push(event.commandName);
     };
     client.on('commandStarted', onStart);

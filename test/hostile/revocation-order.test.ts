@@ -130,13 +130,54 @@ describe('revocations that commit late', () => {
     expect(await timeUntilRefused(b, earlier, REACH_MS)).toBeLessThan(REACH_MS);
 
     // The sweeper (or a TTL index) removes every entry: numbering starts again from the bottom.
-    const raw = a.app.database.connection.db?.collection('revocations');
-    await raw?.deleteMany({});
+    for (const name of ['revocations', 'revocation_feed']) await a.app.database.connection.db?.collection(name).deleteMany({});
     await sleep(500);
 
     const next = await signIn(a, email);
     await a.request(RevokeSessionDocument, { id: later.sessionId }, next.auth);
     expect(await timeUntilRefused(b, later, REACH_MS)).toBeLessThan(REACH_MS);
+  });
+
+  it('reaches another instance within a second when, after every entry was swept, a writer just started numbers from 1', async () => {
+    const earlier = await signIn(a, email);
+    const later = await signIn(a, email);
+    await a.request(RevokeSessionDocument, { id: earlier.sessionId }, later.auth);
+    expect(await timeUntilRefused(b, earlier, REACH_MS)).toBeLessThan(REACH_MS);
+    for (const name of ['revocations', 'revocation_feed']) await a.app.database.connection.db?.collection(name).deleteMany({});
+    await sleep(500);
+
+    // A writer with no memory of earlier numbers (a process started after the sweep) finds none and takes 1.
+    const fresh = await createRevocationsStore(a.app.database);
+    const at = Date.now();
+    expect(await fresh.add({ kind: 'session', id: later.sessionId, at: new Date(at), expiresAt: new Date(at + 20 * 60_000) })).toBe('inserted');
+    expect((await fresh.listAll()).map((stored) => stored.seq)).toEqual([1]);
+    expect(await timeUntilRefused(b, later, REACH_MS)).toBeLessThan(REACH_MS);
+  });
+
+  it('steps over a number its writer never published within about a second, and enforces both entries', async () => {
+    const stranded = await signIn(a, email);
+    const beyond = await signIn(a, email);
+    const view = createRevocationView({ store, logger: createLogger('silent'), now: Date.now, pollIntervalMs: 50, maxLagMs: 5_000 });
+    await view.start();
+    try {
+      const tokenOf = (session: SignedIn): { userId: string; sessionId: string; tokenId: string; generation: number } => ({ userId: 'any', sessionId: session.sessionId, tokenId: 'any', generation: 0 });
+      // A writer that stopped between its two inserts (or runs a release before the feed): the entry is stored
+      // and numbered, but no poll reads its number.
+      const top = Math.max(0, ...(await store.listAll()).map((stored) => stored.seq ?? 0));
+      await a.app.database.connection.db
+        ?.collection<Record<string, unknown> & { _id: string }>('revocations')
+        .insertOne({ _id: `session:${stranded.sessionId}`, seq: top + 1, kind: 'session', id: stranded.sessionId, at: new Date(), expiresAt: new Date(Date.now() + 60_000) });
+      // The next writer numbers after it and publishes.
+      expect(await a.request(RevokeSessionDocument, { id: beyond.sessionId }, stranded.auth)).toMatchObject({ body: { data: { revokeSession: true } } });
+      const started = performance.now();
+      while (view.check(tokenOf(beyond)) === 'live' && performance.now() - started < 5_000) await sleep(50);
+      // Well inside the periodic full load (a minute): the hole was stepped over.
+      expect(performance.now() - started).toBeLessThan(2_500);
+      expect(view.check(tokenOf(beyond))).toBe('revoked');
+      expect(view.check(tokenOf(stranded))).toBe('revoked');
+    } finally {
+      view.stop();
+    }
   });
 
   it('picks up, by its periodic full reload, an entry that no poll can see', async () => {

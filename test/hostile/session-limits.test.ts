@@ -5,7 +5,7 @@ import { ErrorCode, TokenRejection } from '../../src/errors.js';
 import { LogoutEverywhereDocument, MeDocument, MySessionsDocument } from '../generated/operations.js';
 import { startGateway, type GraphQLResponse, type RequestOptions, type TestGateway, rawCollection } from '../support/gateway.js';
 import { PASSWORD } from './support.js';
-import { isExpirySweep } from '../support/commands.js';
+import { isExpirySweep, isRevocationViewRead } from '../support/commands.js';
 
 const LIMIT = 50;
 const client = { userAgent: 'limits-test', address: '127.0.0.1' };
@@ -19,11 +19,6 @@ function expectRevoked(response: GraphQLResponse<unknown>): void {
   expect(response.body.errors?.[0]?.extensions).toEqual({ code: ErrorCode.UNAUTHENTICATED, reason: TokenRejection.TOKEN_INVALID });
 }
 
-
-/** The revocation view's poll (no limit, unlike the writers' read of the highest sequence number). */
-function isRevocationPoll(event: mongo.CommandStartedEvent): boolean {
-  return event.commandName === 'find' && event.command['find'] === 'revocations' && event.command['limit'] === undefined;
-}
 
 describe('sessions per user', () => {
   let gateway: TestGateway;
@@ -99,7 +94,7 @@ describe('sessions per user', () => {
       const caller = sessions.at(-1)!;
       const commands: string[] = [];
       const onStart = (event: mongo.CommandStartedEvent): void => {
-        if (isRevocationPoll(event) || (event.commandName === 'delete' && isExpirySweep(event.command))) return;
+        if (isRevocationViewRead(event) || (event.commandName === 'delete' && isExpirySweep(event.command))) return;
         commands.push(`${event.commandName} ${String(event.command[event.commandName])}`);
       };
       connection.on('commandStarted', onStart);

@@ -1,4 +1,10 @@
 import type { mongo } from 'mongoose';
+import { REVOCATION_VIEW_COMMENT } from '../../src/stores/revocations.store.js';
+
+/** The revocation view's reads (its polls and full loads): they run on a timer, whatever the requests do. */
+export function isRevocationViewRead(event: { commandName: string; command: Record<string, unknown> }): boolean {
+  return event.commandName === 'find' && event.command['comment'] === REVOCATION_VIEW_COMMENT;
+}
 
 /**
  * The expiry sweeper (servers without TTL indexes) deletes on a timer, whatever the requests do: tests that count
