@@ -98,16 +98,19 @@ interface FeedDocument extends RevocationFields {
 }
 
 const DUPLICATE_KEY = 11000;
+/** A poll's first read: the entry it ended on, the next number, and the one after. */
+const FIRST_WINDOW = 3;
+const MAX_WINDOW = 64;
 /** Concurrent writers collide on `seq` and retry; this many collisions in a row means something else is wrong. */
 const MAX_INSERT_ATTEMPTS = 50;
 
 const REVOCATIONS = 'revocations';
+const FEED = 'revocation_feed';
 /**
  * Marks the view's reads (polls and full loads) on the wire, so that tools and tests counting a request's
  * commands can tell them from that request's own: they run on a timer, whatever the requests do.
  */
 export const REVOCATION_VIEW_COMMENT = 'revocation view';
-const FEED = 'revocation_feed';
 
 /** The `_id`: one per distinct revocation, so rewriting the same one is a no-op. */
 export function revocationKey(record: RevocationRecord): string {
@@ -231,17 +234,30 @@ export async function createRevocationsStore(database: Database): Promise<Revoca
       return found.map((doc) => toStored(doc._id, doc));
     },
     async readFrom(seq: number, limit: number): Promise<FeedRead> {
+      // Numbers are read a window at a time, in parallel: one round trip when nothing is new (the window of three
+      // is the last entry seen, the next number and the one after it, which tells a hole from the end), and
+      // windows that double while every number is there. Under load a round trip can cost a whole event-loop turn.
       const entries: StoredRevocation[] = [];
       let next = seq;
-      while (entries.length < limit) {
-        const doc = await feed.findOne({ _id: String(next) }, { comment: REVOCATION_VIEW_COMMENT });
-        if (!doc) break;
-        saw(doc.seq);
-        entries.push(toStored(doc.key, doc));
-        next++;
+      let width = FIRST_WINDOW;
+      for (;;) {
+        const numbers = Array.from({ length: Math.min(width, limit - entries.length + 1) }, (_unused, index) => next + index);
+        const docs = await Promise.all(numbers.map((number) => feed.findOne({ _id: String(number) }, { comment: REVOCATION_VIEW_COMMENT })));
+        let index = 0;
+        for (; index < docs.length && entries.length < limit; index++) {
+          const doc = docs[index];
+          if (!doc) break;
+          saw(doc.seq);
+          entries.push(toStored(doc.key, doc));
+        }
+        if (entries.length >= limit) return { entries, holeBelow: false };
+        if (index < docs.length) {
+          const beyond = index + 1 < docs.length ? docs[index + 1] : await feed.findOne({ _id: String(next + index + 1) }, { projection: { _id: 1 }, comment: REVOCATION_VIEW_COMMENT });
+          return { entries, holeBelow: beyond !== null && beyond !== undefined };
+        }
+        next += docs.length;
+        width = Math.min(width * 2, MAX_WINDOW);
       }
-      const holeBelow = entries.length < limit && (await feed.findOne({ _id: String(next + 1) }, { projection: { _id: 1 }, comment: REVOCATION_VIEW_COMMENT })) !== null;
-      return { entries, holeBelow };
     },
   };
 }
