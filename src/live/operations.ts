@@ -12,6 +12,7 @@ import {
   type ParseOptions,
   type ValidationRule,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import type { SignedInViewer, Viewer } from '../auth/auth-service.js';
 import type { AuthorizationMode } from '../config/config.js';
 import { ErrorCode, GatewayError } from '../errors.js';
@@ -54,16 +55,32 @@ export interface LiveOperationsOptions {
   readonly logger: Logger;
 }
 
+/** Query text held by the prepared-document cache, per schema. */
+const PREPARED_CACHE_CHARS = 4 * 1024 * 1024;
+
 export function createLiveOperations(options: LiveOperationsOptions): LiveOperations {
   const { ownSchema, gateway, logger } = options;
   const rules = [...specifiedRules, ...options.validationRules];
+  /**
+   * Parsed and validated documents by query text, per schema (a new composition validates afresh). Clients
+   * subscribe with the same few documents, and a reconnect storm brings thousands at once: validating each again
+   * cost 26 % of the gateway's CPU while 1,000 connections subscribed ten times each (docs/performance.md), in one
+   * event-loop turn long enough to make the revocation view stale. Documents are never mutated once parsed;
+   * refused ones are not kept (junk would push good documents out).
+   */
+  const prepared = new WeakMap<GraphQLSchema, LRUCache<string, DocumentNode>>();
 
-  function prepare(request: { query: string; operationName?: string | null | undefined; variables?: Record<string, unknown> | null | undefined }): PreparedOperation | readonly GraphQLError[] {
-    const composition = gateway?.current();
-    const schema = composition?.apiSchema ?? ownSchema;
+  function parseAndValidate(schema: GraphQLSchema, query: string): DocumentNode | readonly GraphQLError[] {
+    let cache = prepared.get(schema);
+    if (!cache) {
+      cache = new LRUCache<string, DocumentNode>({ maxSize: PREPARED_CACHE_CHARS, sizeCalculation: (_value, text) => text.length + 64 });
+      prepared.set(schema, cache);
+    }
+    const known = cache.get(query);
+    if (known) return known;
     let document: DocumentNode;
     try {
-      document = parse(request.query, options.parseOptions);
+      document = parse(query, options.parseOptions);
     } catch (error) {
       const syntax = error instanceof GraphQLError ? error : new GraphQLError('The document could not be parsed.');
       return [new GraphQLError(syntax.message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
@@ -72,6 +89,15 @@ export function createLiveOperations(options: LiveOperationsOptions): LiveOperat
     if (errors.length > 0) {
       return errors.map((error) => new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
     }
+    if (query.length < PREPARED_CACHE_CHARS / 16) cache.set(query, document);
+    return document;
+  }
+
+  function prepare(request: { query: string; operationName?: string | null | undefined; variables?: Record<string, unknown> | null | undefined }): PreparedOperation | readonly GraphQLError[] {
+    const composition = gateway?.current();
+    const schema = composition?.apiSchema ?? ownSchema;
+    const document = parseAndValidate(schema, request.query);
+    if (!('kind' in document)) return document;
     return { document, operationName: request.operationName, variables: request.variables ?? undefined, schema, composition };
   }
 
