@@ -1,8 +1,3 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../src/errors.js';
@@ -10,40 +5,12 @@ import { RETRY_AFTER_SECONDS } from '../../src/graphql/unavailable.plugin.js';
 import { LoginDocument, MySessionsDocument, RefreshDocument } from '../generated/operations.js';
 import { testConfig } from '../support/config.js';
 import { startGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
+import { OwnDatabase } from '../support/own-database.js';
 
-const run = promisify(execFile);
 const PASSWORD = 'correct horse battery staple';
 const EMAIL = 'outage@example.com';
 /** Node cuts a request off after this (src/app.ts): an answer must come well before it. */
 const REQUEST_TIMEOUT_MS = 15_000;
-
-/**
- * A database server of this test's own, which it stops and starts again on the same port: the run's shared
- * server must stay up for every other test file.
- */
-class OwnDatabase {
-  private readonly dir = mkdtempSync(join(tmpdir(), 'portcullis-outage-'));
-  uri = '';
-
-  async start(port?: string): Promise<void> {
-    const { stdout } = await run('bash', ['scripts/ferretdb.sh', 'start', this.dir, ...(port ? [port] : [])]);
-    this.uri = stdout.trim();
-  }
-
-  port(): string {
-    const match = /:(\d+)\/?$/.exec(this.uri);
-    if (!match) throw new Error(`no port in ${this.uri}`);
-    return match[1]!;
-  }
-
-  async stop(): Promise<void> {
-    await run('bash', ['scripts/ferretdb.sh', 'stop', this.dir]);
-  }
-
-  remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 function expectUnavailable(response: GraphQLResponse<unknown>, elapsedMs: number): void {
   expect(response.status).toBe(503);
