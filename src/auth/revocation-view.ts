@@ -26,6 +26,12 @@ export interface RevocationView {
   wouldRevoke(token: Omit<CheckedToken, 'tokenId'>): boolean;
   /** Records revocations this process just wrote, so it enforces them before its next poll. */
   record(entries: readonly RevocationRecord[]): void;
+  /**
+   * Syncs as soon as the sync in flight is done, for a caller that found the view stale. When this process
+   * stalled (one event-loop turn longer than the bound, e.g. thousands of subscriptions arriving at once) while
+   * the database was fine, one round trip makes the view fresh again. Rejects when the sync fails.
+   */
+  syncNow(): Promise<void>;
   /** Loads every unexpired revocation, then keeps polling. Resolves once the first load is done. */
   start(): Promise<void>;
   stop(): void;
@@ -205,10 +211,20 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
     if (at - lastPurge > PURGE_EVERY_MS) purge(at);
   }
 
+  /** Syncs run one at a time: a poll and a full load must not move the cursor concurrently. */
+  let syncing: Promise<void> = Promise.resolve();
+  let requested: Promise<void> | null = null;
+
+  function runSync(): Promise<void> {
+    const run = syncing.then(sync, sync);
+    syncing = run.catch(() => undefined);
+    return run;
+  }
+
   function schedule(): void {
     if (stopped) return;
     timer = setTimeout(() => {
-      sync().then(
+      runSync().then(
         () => {
           if (failing) logger.info('revocation view is syncing again');
           failing = false;
@@ -244,9 +260,15 @@ export function createRevocationView(options: RevocationViewOptions): Revocation
       return userEntriesFor({ ...token, tokenId: '' }, at).some((entry) => entry.roles === null);
     },
     record,
+    syncNow(): Promise<void> {
+      requested ??= runSync().finally(() => {
+        requested = null;
+      });
+      return requested;
+    },
     async start(): Promise<void> {
       const startedAt = performance.now();
-      await sync();
+      await runSync();
       initialLoadMs = performance.now() - startedAt;
       schedule();
     },

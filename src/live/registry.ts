@@ -32,11 +32,19 @@ export interface LiveRegistryOptions {
 }
 
 const SWEEP_MS = 200;
+/**
+ * A stale view closes connections (1013) only once a sync asked for at once has not made it fresh within this.
+ * A view goes stale either because the database cannot be read (the sync fails too, and they close) or because
+ * this process stalled: one event-loop turn of several seconds, e.g. a reconnect storm of thousands of
+ * subscriptions arriving together. Closing every connection then would only bring the next storm.
+ */
+const STALE_GRACE_MS = 1_000;
 
 /**
  * The one owner of live connections' lifetime. Every SWEEP_MS it asks the in-memory revocation view about each
  * signed-in connection (a few map lookups, no database read): a revoked session or account closes it (4403),
- * a view too stale to vouch closes it (1013), the session's absolute end closes it (4403), and roles taken away
+ * a view too stale to vouch closes it (1013, once a sync asked for at once has not mended it within
+ * STALE_GRACE_MS), the session's absolute end closes it (4403), and roles taken away
  * narrow its viewer and make each operation decide again (those now denied end; the rest go on). Indexed by
  * session so the per-session limit is a map lookup.
  */
@@ -48,18 +56,44 @@ export function createLiveRegistry(options: LiveRegistryOptions): LiveRegistry {
   const timer = setInterval(sweep, options.sweepMs ?? SWEEP_MS);
   timer.unref();
 
+  /** When the sweep first found the view stale (monotonic), or undefined while it is fresh. */
+  let staleSince: number | undefined;
+  let refreshing = false;
+
+  /** Whether a stale view has now lasted past the grace; asks for a sync the first time it is seen. */
+  function staleTooLong(): boolean {
+    if (view.isFresh()) {
+      staleSince = undefined;
+      return false;
+    }
+    staleSince ??= performance.now();
+    if (!refreshing) {
+      refreshing = true;
+      view
+        .syncNow()
+        .catch(() => undefined)
+        .finally(() => {
+          refreshing = false;
+        });
+    }
+    return performance.now() - staleSince >= STALE_GRACE_MS;
+  }
+
   function sweep(): void {
     const at = now();
+    const closeUnavailable = staleTooLong();
     for (const connection of all) {
       const { token, sessionEndsAt } = connection.identity;
       if (!token) continue;
       const check = view.check(token);
-      if (check === 'revoked' || (sessionEndsAt !== undefined && at >= sessionEndsAt)) {
+      // What this process knows to be revoked ends the connection however stale the view is.
+      const revoked = check === 'revoked' || (check === 'unavailable' && view.wouldRevoke(token));
+      if (revoked || (sessionEndsAt !== undefined && at >= sessionEndsAt)) {
         connection.close(LiveClose.REVOKED);
         continue;
       }
       if (check === 'unavailable') {
-        connection.close(LiveClose.UNAVAILABLE);
+        if (closeUnavailable) connection.close(LiveClose.UNAVAILABLE);
         continue;
       }
       const viewer = connection.viewer;
