@@ -95,7 +95,8 @@ export function createCompleter(schema: GraphQLSchema, requirements: Requirement
   };
 }
 
-function badUserInput(error: GraphQLError): GraphQLError {
+/** A variable that does not coerce, as the client's mistake (BAD_USER_INPUT) rather than an internal error. */
+export function badUserInput(error: GraphQLError): GraphQLError {
   return new GraphQLError(error.message, {
     ...(error.nodes && { nodes: error.nodes }),
     originalError: new GatewayError(ErrorCode.BAD_USER_INPUT, { detail: error.message }),

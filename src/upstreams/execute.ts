@@ -2,6 +2,7 @@ import type { ExecutionResult } from '@graphql-tools/utils';
 import {
   execute,
   getOperationAST,
+  getVariableValues,
   GraphQLError,
   isNonNullType,
   Kind,
@@ -15,6 +16,7 @@ import type { AuthorizationMode } from '../config/config.js';
 import { ErrorCode, GatewayError, type TokenRejection } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { selectsIntrospection, type AuthorizationDecision, type Caller, type DeniedSelection } from './authorization.js';
+import { badUserInput } from './complete.js';
 import { GATEWAY_SOURCE, type Composition } from './compose.js';
 import { UpstreamError, upstreamFailureOf, type UpstreamCallContext } from './executor.js';
 import { callHeadersFor, type HeaderReader } from './call-headers.js';
@@ -94,6 +96,14 @@ export function createGatewayExecution(options: ExecutionOptions): GatewayExecut
       const upstream = upstreams[0] as string;
       let data: Record<string, unknown> | null = null;
       let upstreamErrors: readonly GraphQLError[] = [];
+      if (!decision.nothingAllowed && decision.deniedCount > 0) {
+        // The pruned document is the gateway's, and a variable left only in a denied field would not even reach
+        // the upstream: a variable that does not coerce fails the whole request here, as GraphQL says, and no
+        // upstream is called for it. (Nothing denied: the client's document goes as it came, and the upstream
+        // coerces.)
+        const coerced = getVariableValues(composition.apiSchema, operation.variableDefinitions ?? [], variables ?? {});
+        if (coerced.errors) return { data: null, errors: coerced.errors.map(badUserInput) };
+      }
       if (!decision.nothingAllowed) {
         const executor = composition.executors.get(upstream);
         if (!executor) throw new Error(`No executor for upstream ${upstream}.`);

@@ -280,6 +280,18 @@ extend type Query { audit: InternalAudit @public }
     expect(fields).not.toContain('audit');
   });
 
+  it('answers BAD_USER_INPUT without calling the upstream when some fields are denied and a variable does not coerce', async () => {
+    // A guest may read product but not its cost: the pruned document would go upstream with the bad variable.
+    const answer = await send(gateway.url, 'query($id: ID!) { product(id: $id) { id name cost } }', { variables: { id: { not: 'an id' } } });
+    expect(answer.body.data ?? null).toBeNull();
+    expect(answer.body.errors?.map((error) => error.extensions?.['code'])).toEqual(['BAD_USER_INPUT']);
+    expect(shop.operations()).toHaveLength(0);
+    // Control: with a good variable the same operation reaches the upstream, cost denied.
+    const good = await send(gateway.url, 'query($id: ID!) { product(id: $id) { id name cost } }', { variables: { id: 'p1' } });
+    expect(good.body.errors?.map((error) => error.extensions?.['code'])).toContain('UNAUTHENTICATED');
+    expect(shop.operations()).toHaveLength(1);
+  });
+
   it('answers BAD_USER_INPUT, with no error-level log line, when every upstream field is denied and a variable does not coerce', async () => {
     const answer = await send(gateway.url, 'mutation($id: ID!) { deleteProduct(id: $id) }', { variables: { id: { not: 'an id' } } });
     expect(answer.body.errors?.map((error) => error.extensions?.['code'])).toEqual(['BAD_USER_INPUT']);
