@@ -139,7 +139,7 @@ export function createLiveOperations(options: LiveOperationsOptions): LiveOperat
       return { data: null, errors: decision.denied.map(deniedError) };
     }
     if (!options.upstreams) return { data: null, errors: [errorAt(ErrorCode.UPSTREAM_UNAVAILABLE, [])] };
-    const source = options.upstreams.open({ upstream, document: decision.document, operationName, variables, viewer: context.viewer });
+    const source = options.upstreams.open({ upstream, document: decision.document, operationName, variables, viewer: context.viewer, owner: connection });
     const completed = decision.deniedCount === 0 ? source : completeEach(source, (data) => planner.complete({ document, operationName, variables, caller: callerOf(context.viewer), data }));
     return track(completed, connection, id, (viewer) => {
       const again = planner.authorize({ document, operationName, variables, caller: callerOf(viewer) });

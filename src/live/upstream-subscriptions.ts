@@ -1,6 +1,6 @@
 import { GraphQLError, print, type DocumentNode, type ExecutionResult } from 'graphql';
 import { createClient as createSseClient } from 'graphql-sse';
-import { createClient as createWsClient } from 'graphql-ws';
+import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { Viewer } from '../auth/auth-service.js';
 import type { UpstreamSubscriptionConfig } from '../config/subscriptions.js';
@@ -15,7 +15,15 @@ export interface UpstreamSubscriber {
    * upstream's events as they come. Ending the iterator ends the upstream's subscription; an upstream that fails
    * or cannot be reached yields one UPSTREAM_UNAVAILABLE event and ends.
    */
-  open(request: { upstream: string; document: DocumentNode; operationName: string | null | undefined; variables: Record<string, unknown> | undefined; viewer: Viewer }): AsyncIterableIterator<ExecutionResult>;
+  open(request: {
+    upstream: string;
+    document: DocumentNode;
+    operationName: string | null | undefined;
+    variables: Record<string, unknown> | undefined;
+    viewer: Viewer;
+    /** The client connection it belongs to: its subscriptions with one identity share an upstream WebSocket. */
+    owner: object;
+  }): AsyncIterableIterator<ExecutionResult>;
 }
 
 export interface UpstreamSubscriberOptions {
@@ -24,14 +32,69 @@ export interface UpstreamSubscriberOptions {
   readonly logger: Logger;
 }
 
+/** An upstream WebSocket shared by one client connection's subscriptions that carry the same identity token. */
+interface SharedSocket {
+  readonly client: WsClient;
+  /** Subscriptions open on it; the last to end disposes it. */
+  users: number;
+}
+
 /**
- * One upstream connection per client subscription: the identity token is per person and session, and
- * graphql-transport-ws carries it once per connection (connection_init), so connections cannot be shared between
- * people. The client's cookie and token never leave the gateway; events pass through without being executed
- * again (the planner completes them only where a field was denied at subscribe).
+ * One upstream WebSocket per client connection, upstream and identity token: graphql-transport-ws carries the
+ * token once per connection (connection_init) and the token is per person and session, so a connection is never
+ * shared between people, or between two tokens of one (roles narrowed, a token renewed), but the subscriptions a
+ * client multiplexes on its one socket are multiplexed upstream too. (One upstream socket per subscription cost
+ * 10,000 upstream WebSockets, about 30 KiB each, for 1,000 clients with ten subscriptions: docs/performance.md.)
+ * Over SSE (distinct connections) each subscription has its own request. The client's cookie and token never
+ * leave the gateway; events pass through without being executed again (the planner completes them only where a
+ * field was denied at subscribe).
  */
 export function createUpstreamSubscriber(options: UpstreamSubscriberOptions): UpstreamSubscriber {
   const { upstreams, identity, logger } = options;
+  const sockets = new WeakMap<object, Map<string, SharedSocket>>();
+
+  /** The shared socket for this owner, upstream and token, counting one more user of it. */
+  function socketFor(owner: object, url: string, authorization: string | undefined): { client: WsClient; release: () => void } {
+    let byKey = sockets.get(owner);
+    if (!byKey) sockets.set(owner, (byKey = new Map()));
+    const owned = byKey;
+    const key = `${url}\n${authorization ?? ''}`;
+    let shared = owned.get(key);
+    if (!shared) {
+      const created: SharedSocket = {
+        client: createWsClient({
+          url,
+          webSocketImpl: WebSocket,
+          connectionParams: authorization ? { authorization } : {},
+          lazy: true,
+          lazyCloseTimeout: 0,
+          retryAttempts: 0,
+          // A socket that closed is not used again: its subscriptions fail, and the next ones open a new one.
+          on: { closed: () => void (owned.get(key) === created && owned.delete(key)) },
+        }),
+        users: 0,
+      };
+      shared = created;
+      owned.set(key, shared);
+    }
+    const socket = shared;
+    socket.users += 1;
+    let released = false;
+    return {
+      client: socket.client,
+      release: (): void => {
+        if (released) return;
+        released = true;
+        socket.users -= 1;
+        if (socket.users > 0) return;
+        if (owned.get(key) === socket) owned.delete(key);
+        // dispose() waits for a connection still being set up, and rejects with its close event when the
+        // upstream then fails it: unread, that rejection would end the process.
+        void Promise.resolve(socket.client.dispose()).catch(() => undefined);
+      },
+    };
+  }
+
   return {
     open(request): AsyncIterableIterator<ExecutionResult> {
       let upstream: { iterator: AsyncIterableIterator<unknown>; dispose: () => void } | undefined;
@@ -60,17 +123,8 @@ export function createUpstreamSubscriber(options: UpstreamSubscriberOptions): Up
           ...(request.variables && { variables: request.variables }),
         };
         if (settings.mode === 'ws') {
-          const client = createWsClient({
-            url: settings.url,
-            webSocketImpl: WebSocket,
-            connectionParams: authorization ? { authorization } : {},
-            lazy: true,
-            lazyCloseTimeout: 0,
-            retryAttempts: 0,
-          });
-          // dispose() waits for a connection still being set up, and rejects with its close event when the
-          // upstream then fails it: unread, that rejection would end the process.
-          return { iterator: client.iterate(payload), dispose: () => void Promise.resolve(client.dispose()).catch(() => undefined) };
+          const { client, release } = socketFor(request.owner, settings.url, authorization);
+          return { iterator: client.iterate(payload), dispose: release };
         }
         const client = createSseClient({ url: settings.url, headers: authorization ? { authorization } : {}, retryAttempts: 0 });
         return { iterator: client.iterate(payload), dispose: () => client.dispose() };

@@ -55,6 +55,39 @@ describe('upstream subscriptions through the gateway, bound to the session', () 
     await eventually(() => shop.live.active === 0);
   });
 
+  it('multiplexes one client connection’s subscriptions on one upstream socket, and another person’s on another', async () => {
+    for (const email of ['kai@example.com', 'lea@example.com']) await a.createUser({ email, password: PASSWORD, roles: ['USER'] });
+    const kai = await login(a.url, 'kai@example.com');
+    const lea = await login(a.url, 'lea@example.com');
+    const socketsBefore = shopSockets(shop).length;
+    shop.live.inits.length = 0;
+    const kaiLive = liveClient(b.url, { token: kai });
+    const kaiReviews = [subscribe(kaiLive, REVIEWS), subscribe(kaiLive, REVIEWS), subscribe(kaiLive, REVIEWS.replace('p1', 'p2'))];
+    await eventually(() => shop.live.active === 3);
+    expect(shopSockets(shop).length - socketsBefore).toBe(1);
+    const leaLive = liveClient(b.url, { token: lea });
+    const leaReviews = subscribe(leaLive, REVIEWS);
+    await eventually(() => shop.live.active === 4);
+    expect(shopSockets(shop).length - socketsBefore).toBe(2);
+    // Each socket said who it was once, with its own person's identity.
+    const identities = shop.live.inits.map((init) => String(init['authorization']));
+    expect(identities).toHaveLength(2);
+    expect(new Set(identities).size).toBe(2);
+
+    await addReview(a.url, lea, 'shared socket');
+    for (const reviews of [kaiReviews[0]!, kaiReviews[1]!, leaReviews]) {
+      expect((await reviews.next()).data).toEqual({ reviewAdded: { id: expect.any(String), text: 'shared socket' } });
+    }
+    // One subscription ending leaves the others on the socket; the last one ending closes it.
+    kaiReviews[0]!.stop();
+    await eventually(() => shop.live.active === 3);
+    expect(shopSockets(shop).length - socketsBefore).toBe(2);
+    await kaiLive.dispose();
+    await eventually(() => shop.live.active === 1 && shopSockets(shop).length - socketsBefore === 1);
+    await leaLive.dispose();
+    await eventually(() => shop.live.active === 0 && shopSockets(shop).length === socketsBefore);
+  });
+
   it('the example upstream checks the identity when a subscription starts: none is refused, a forged one closes the connection', async () => {
     const shopOrigin = shop.url.replace(/\/graphql$/, '');
     const anonymous = liveClient(shopOrigin);
