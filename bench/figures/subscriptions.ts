@@ -260,7 +260,7 @@ export function reportSubscriptions(r: SubscriptionsResult): { rows: Row[]; goal
   const yes = (index: number): string => (goals[index]?.met ? 'yes' : 'no');
   const rows: Row[] = [
     {
-      figure: `8. Idle subscriptions: ${int(r.idleSubscriptions)} upstream ones (each with its upstream connection) on ${int(r.sessions)} WebSocket connections`,
+      figure: `8. Idle subscriptions: ${int(r.idleSubscriptions)} upstream ones on ${int(r.sessions)} client WebSocket connections (and as many upstream)`,
       value: `${dec(r.bytesPerSubscription / 1024, 1)} KiB/subscription`,
       reference: 'gateway RSS growth / subscriptions',
       target: 'goal < 20 KiB',
