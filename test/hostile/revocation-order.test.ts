@@ -199,3 +199,38 @@ describe('revocations that commit late', () => {
     }
   });
 });
+
+describe('a burst of revocations written by two instances at once', () => {
+  let a: TestGateway;
+  let b: TestGateway;
+
+  beforeAll(async () => {
+    const config = testConfig();
+    a = await startGateway({ config });
+    b = await startGateway({ config });
+  });
+  afterAll(async () => {
+    await a?.app.stop();
+    await b?.stop();
+  });
+
+  it('reaches a third reader, every entry of it, within a couple of seconds of the last write', { timeout: 60_000 }, async () => {
+    // Two writers that collide on numbers and publish out of order, and a reader polling as a gateway does.
+    const writers = await Promise.all([createRevocationsStore(a.app.database), createRevocationsStore(b.app.database)]);
+    const reader = createRevocationView({ store: await createRevocationsStore(a.app.database), logger: createLogger('silent'), now: Date.now, pollIntervalMs: 250, maxLagMs: 5_000 });
+    await reader.start();
+    try {
+      const ids = Array.from({ length: 200 }, (_unused, index) => `burst-${index}`);
+      const expiresAt = new Date(Date.now() + 10 * 60_000);
+      await Promise.all(ids.map((id, index) => (writers[index % 2] as RevocationsStore).add({ kind: 'session', id, at: new Date(), expiresAt })));
+      const written = performance.now();
+      const token = (id: string): { userId: string; sessionId: string; tokenId: string; generation: number } => ({ userId: 'any', sessionId: id, tokenId: 'any', generation: 0 });
+      const missing = (): string[] => ids.filter((id) => reader.check(token(id)) !== 'revoked');
+      while (missing().length > 0 && performance.now() - written < 5_000) await sleep(50);
+      expect(missing()).toEqual([]);
+      expect(performance.now() - written).toBeLessThan(2_500);
+    } finally {
+      reader.stop();
+    }
+  });
+});
