@@ -1,5 +1,4 @@
 import { ErrorCode, GatewayError, TokenRejection } from '../errors.js';
-import type { SessionRecord } from '../stores/sessions.store.js';
 import type { Logger } from '../logger.js';
 import type { AuditEvent, AuditStore } from '../stores/audit.store.js';
 import { EmailTakenError, NO_PASSWORD_HASH, type UserRecord, type UsersStore } from '../stores/users.store.js';
@@ -14,6 +13,7 @@ import type { ClientInfo, IssuedSession, SessionManager } from './session-manage
 import { SECOND_FACTOR_METHODS, type SecondFactor, type SecondFactorStatus, type TotpEnrollment } from './second-factor/second-factor.js';
 import { coarseAddress } from './client-address.js';
 import type { Passkeys, PasskeyView } from './passkeys/passkeys.js';
+import type { SessionView } from './views.js';
 
 export type { ClientInfo, IssuedSession } from './session-manager.js';
 
@@ -62,9 +62,9 @@ export interface AuthService {
    * the token as presented) or else its refresh token. Idempotent.
    */
   logout(input: { viewer: Viewer; refreshToken: string | undefined; accessToken?: string | undefined }): Promise<void>;
-  listSessions(viewer: SignedInViewer): Promise<SessionRecord[]>;
+  listSessions(viewer: SignedInViewer): Promise<SessionView[]>;
   /** The viewer's own session (one read by id), or null once it has ended: live connections read its absolute end. */
-  currentSession(viewer: SignedInViewer): Promise<SessionRecord | null>;
+  currentSession(viewer: SignedInViewer): Promise<SessionView | null>;
   /** One of the viewer's own sessions, by id. NOT_FOUND for anybody else's, exactly as for none at all. */
   revokeSession(viewer: SignedInViewer, sessionId: string): Promise<void>;
   revokeOtherSessions(viewer: SignedInViewer): Promise<number>;
@@ -448,8 +448,8 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     authenticate,
     refresh: (input: { refreshToken: string; client: ClientInfo }): Promise<IssuedSession> => sessions.refresh(input.refreshToken, input.client),
     logout,
-    listSessions: (viewer: SignedInViewer): Promise<SessionRecord[]> => sessions.listActive(viewer.userId),
-    async currentSession(viewer: SignedInViewer): Promise<SessionRecord | null> {
+    listSessions: (viewer: SignedInViewer): Promise<SessionView[]> => sessions.listActive(viewer.userId),
+    async currentSession(viewer: SignedInViewer): Promise<SessionView | null> {
       const session = await sessions.find(viewer.sessionId);
       if (!session || session.userId !== viewer.userId || session.revokedAt !== null || session.expiresAt.getTime() <= now()) return null;
       return session;

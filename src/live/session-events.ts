@@ -1,7 +1,7 @@
 import type { AuthService, SignedInViewer } from '../auth/auth-service.js';
+import type { SessionView } from '../auth/views.js';
 import { SessionEventKind, type SessionEventView } from '../graphql/types/session-event.type.js';
 import type { Logger } from '../logger.js';
-import type { SessionRecord } from '../stores/sessions.store.js';
 import { eventQueue, type EventQueue } from './event-queue.js';
 
 export interface SessionEventFeed {
@@ -12,7 +12,7 @@ export interface SessionEventFeed {
 interface Watched {
   viewer: SignedInViewer;
   /** The user's live sessions at the last look; undefined until the first. */
-  known: Map<string, SessionRecord> | undefined;
+  known: Map<string, SessionView> | undefined;
   readonly subscribers: Set<EventQueue<SessionEventView>>;
 }
 
@@ -38,7 +38,7 @@ export function createSessionEventFeed(options: { auth: AuthService; logger: Log
 
   async function poll(): Promise<void> {
     for (const [userId, entry] of watched) {
-      let sessions: SessionRecord[];
+      let sessions: SessionView[];
       try {
         sessions = await auth.listSessions(entry.viewer);
       } catch (error) {
@@ -85,6 +85,6 @@ export function createSessionEventFeed(options: { auth: AuthService; logger: Log
   };
 }
 
-function view(kind: SessionEventKind, session: SessionRecord, at: Date): SessionEventView {
+function view(kind: SessionEventKind, session: SessionView, at: Date): SessionEventView {
   return { kind, sessionId: session.id, at, userAgent: session.userAgent, clientAddress: session.clientAddress };
 }

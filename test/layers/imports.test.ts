@@ -66,6 +66,11 @@ describe('source layering', () => {
     expect(offending).toEqual([]);
   });
 
+  it('keeps live/ out of stores/: sessions reach it as auth/ views, not store records', () => {
+    const offending = sourceFiles('src/live').flatMap((file) => importsOf(file).filter((imported) => imported.startsWith('src/stores/')).map((imported) => `${file} → ${imported}`));
+    expect(offending).toEqual([]);
+  });
+
   it('keeps the published portcullis/upstream free of the gateway’s server parts', () => {
     const { files, packages } = closure(sourceFiles('src/upstream'));
     expect(files).toContain('src/errors.ts');
