@@ -285,7 +285,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const wasLive = existing.revokedAt === null;
     if (!wasLive && existing.revokedAt.getTime() + entryLifetimeMs <= at) {
       // Revoked long ago: every access token it had is expired, and its blocklist entry with them.
-      await refreshTokens.deleteBySession(sessionId);
+      refreshTokens.deleteBySessionsLater([sessionId]);
       return false;
     }
     // Every step is idempotent and repeated even for a session already marked revoked, so a revoke that failed
@@ -308,9 +308,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     view.record([entry]);
     // Of concurrent revokes of one session exactly one claims its end: that one counts it as ended (its own
     // reading of revokedAt may already show another caller's write).
+    // Its refresh tokens are garbage from here on (the session record refuses them): deleted in a batch soon.
+    refreshTokens.deleteBySessionsLater([sessionId]);
     const [claimed] = await Promise.all([
       sessions.claimEnds([existing]),
-      refreshTokens.deleteBySession(sessionId),
       // An ended session must stop counting towards MAX_SESSIONS_PER_USER. Pushed out by a login, it already has.
       wasLive && reason !== 'session-limit' ? forgetSession(existing.userId, sessionId) : undefined,
     ]);
@@ -354,7 +355,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       exceptSessionId,
       roles: null,
     });
-    const [claimed] = await Promise.all([sessions.claimEnds(live), refreshTokens.deleteBySessions(ids), limit.invalidate(userId)]);
+    refreshTokens.deleteBySessionsLater(ids);
+    const [claimed] = await Promise.all([sessions.claimEnds(live), limit.invalidate(userId)]);
     return claimed.length;
   }
 

@@ -28,13 +28,16 @@ export interface Database {
    */
   expireByField(collection: Collection, field: string): Promise<'ttl-index' | 'sweeper'>;
   /**
-   * Deletes these documents soon (within about ten seconds, and at close), together with the others handed over
-   * meanwhile: one `_id: { $in }` command per collection and batch. For garbage that no reader depends on being
-   * gone, and that expires anyway. FerretDB 1.x deletes (and updates) by `_id` with a scan of the whole table (its
-   * DELETE does not match the `_id` index's expression), so a delete per request made every request pay for the
-   * size of the collection; a batch pays it once (docs/performance.md).
+   * Deletes the documents whose `field` is one of `values` soon (within about ten seconds, and at close), together
+   * with the others handed over meanwhile: one `field: { $in }` command per collection, field and batch. For
+   * garbage that no reader depends on being gone, and that expires anyway. FerretDB 1.x deletes (and updates)
+   * with a scan of the whole table, by `_id` too (its DELETE does not match the `_id` index's expression), so a
+   * delete per request made every request pay for the size of the collection; a batch pays it once
+   * (docs/performance.md).
    */
-  deleteLater(collection: Collection, ids: readonly string[]): void;
+  deleteLater(collection: Collection, field: string, values: readonly string[]): void;
+  /** Sends what deleteLater holds now (close does too); resolves once it is deleted or kept for a retry. */
+  flushDeletes(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -89,34 +92,35 @@ export async function connectDatabase(config: Config, logger: Logger): Promise<D
     return 'sweeper';
   }
 
-  // Ids to delete, per collection; `pendingCount` is their total.
-  const pendingDeletes = new Map<Collection, Set<string>>();
+  // Values to delete by, per collection and field; `pendingCount` is their total.
+  const pendingDeletes = new Map<Collection, Map<string, Set<string>>>();
   let pendingCount = 0;
-  function deleteLater(collection: Collection, ids: readonly string[]): void {
-    let pending = pendingDeletes.get(collection);
-    if (!pending) pendingDeletes.set(collection, (pending = new Set()));
-    for (const id of ids) {
-      if (pending.has(id)) continue;
+  function deleteLater(collection: Collection, field: string, values: readonly string[]): void {
+    let byField = pendingDeletes.get(collection);
+    if (!byField) pendingDeletes.set(collection, (byField = new Map()));
+    let pending = byField.get(field);
+    if (!pending) byField.set(field, (pending = new Set()));
+    for (const value of values) {
+      if (pending.has(value)) continue;
       if (pendingCount >= DEFERRED_DELETE_MAX_PENDING) return;
-      pending.add(id);
+      pending.add(value);
       pendingCount++;
     }
   }
   async function deletePending(): Promise<void> {
-    const batches = [...pendingDeletes];
+    const batches = [...pendingDeletes].flatMap(([collection, byField]) => [...byField].map(([field, values]) => ({ collection, field, values: [...values] })));
     pendingDeletes.clear();
     pendingCount = 0;
     await Promise.all(
-      batches.map(async ([collection, ids]) => {
-        const all = [...ids];
-        for (let from = 0; from < all.length; from += DEFERRED_DELETE_BATCH) {
-          const batch = all.slice(from, from + DEFERRED_DELETE_BATCH);
+      batches.map(async ({ collection, field, values }) => {
+        for (let from = 0; from < values.length; from += DEFERRED_DELETE_BATCH) {
+          const batch = values.slice(from, from + DEFERRED_DELETE_BATCH);
           try {
-            await collection.deleteMany({ _id: { $in: batch as never[] } });
+            await collection.deleteMany({ [field]: { $in: batch } });
           } catch (error) {
             // Kept for the next round: the server may be back by then.
-            logger.warn({ err: error, collection: collection.collectionName, ids: all.length - from }, 'deferred delete failed; will retry');
-            deleteLater(collection, all.slice(from));
+            logger.warn({ err: error, collection: collection.collectionName, values: values.length - from }, 'deferred delete failed; will retry');
+            deleteLater(collection, field, values.slice(from));
             return;
           }
         }
@@ -125,8 +129,12 @@ export async function connectDatabase(config: Config, logger: Logger): Promise<D
   }
   // One round at a time: a slow round is not overtaken by the next.
   let deleting: Promise<void> = Promise.resolve();
+  function flushDeletes(): Promise<void> {
+    deleting = deleting.then(deletePending);
+    return deleting;
+  }
   const deleteTimer = setInterval(() => {
-    if (pendingCount > 0) deleting = deleting.then(deletePending);
+    if (pendingCount > 0) void flushDeletes();
   }, DEFERRED_DELETE_INTERVAL_MS);
   deleteTimer.unref();
 
@@ -144,11 +152,11 @@ export async function connectDatabase(config: Config, logger: Logger): Promise<D
     },
     expireByField,
     deleteLater,
+    flushDeletes,
     async close(): Promise<void> {
       for (const timer of sweepers) clearInterval(timer);
       clearInterval(deleteTimer);
-      await deleting;
-      await deletePending();
+      await flushDeletes();
       await connection.close();
       await embedded?.stop();
     },

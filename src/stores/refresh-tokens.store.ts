@@ -39,9 +39,12 @@ export interface RefreshTokensStore {
   findActive(tokenHash: string, now: Date): Promise<StoredRefreshToken | null>;
   /** Sets `reissued`. Idempotent, so a plain update serves on every server (no compare-and-set needed). */
   markReissued(tokenHash: string): Promise<void>;
-  deleteBySession(sessionId: string): Promise<void>;
-  /** deleteBySession for several sessions in one command. */
-  deleteBySessions(sessionIds: readonly string[]): Promise<void>;
+  /**
+   * Deletes these sessions' tokens soon, in a batch with others (Database.deleteLater), not in the caller's round
+   * trips: once a session is revoked its tokens are garbage (every refresh reads the session, which refuses), and
+   * on FerretDB 1.x a delete by `sessionId` reads the whole collection (49 ms with 1,000 sessions, per logout).
+   */
+  deleteBySessionsLater(sessionIds: readonly string[]): void;
   /** For each session, when its newest token was issued: the session's "last used". */
   lastIssuedAt(sessionIds: readonly string[]): Promise<Map<string, Date>>;
 }
@@ -112,12 +115,8 @@ export async function createRefreshTokensStore(database: Database): Promise<Refr
     async markReissued(tokenHash: string): Promise<void> {
       await tokens.updateOne({ _id: tokenHash }, { $set: { reissued: true } }).exec();
     },
-    async deleteBySession(sessionId: string): Promise<void> {
-      await tokens.deleteMany({ sessionId }).exec();
-    },
-    async deleteBySessions(sessionIds: readonly string[]): Promise<void> {
-      if (sessionIds.length === 0) return;
-      await tokens.deleteMany({ sessionId: { $in: [...sessionIds] } }).exec();
+    deleteBySessionsLater(sessionIds: readonly string[]): void {
+      database.deleteLater(tokens.collection, 'sessionId', sessionIds);
     },
     async lastIssuedAt(sessionIds: readonly string[]): Promise<Map<string, Date>> {
       const latest = new Map<string, Date>();

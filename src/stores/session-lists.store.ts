@@ -192,7 +192,7 @@ export async function createSessionListsStore(database: Database): Promise<Sessi
         // versions go, far enough behind that a hint lagging by a few writers still finds its version. They go in
         // a batch a few seconds later, not in this login's round trips (see Database.deleteLater).
         const old = Array.from({ length: HINT_EVERY }, (_unused, i) => version - KEPT_VERSIONS - i).filter((stale) => stale >= 0);
-        database.deleteLater(versions.collection, old.map((stale) => versionId(userId, base.epoch, stale)));
+        database.deleteLater(versions.collection, '_id', old.map((stale) => versionId(userId, base.epoch, stale)));
         await heads.collection.updateOne({ _id: userId as never, epoch: base.epoch, version: { $lt: version } }, { $set: { version, expiresAt } });
       }
       return inserted;

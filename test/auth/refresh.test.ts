@@ -465,6 +465,8 @@ describe('refresh with the default grace window', () => {
       const session = await h.session(sessionId);
       expect(session?.revokedAt).not.toBeNull();
       expect(session?.revokedReason).toBe('refresh-token-reused');
+      // Its refresh tokens go in the next batch of deletes; the refusals above did not wait for it.
+      await h.gateway.app.database.flushDeletes();
       expect(await h.refreshTokens().countDocuments({ sessionId })).toBe(0);
 
       const events = await h.raw<RawAuditEvent>('audit_events').find({ sessionId }).toArray();
@@ -643,6 +645,7 @@ describe('refresh with the default grace window', () => {
 
       expectRefreshRefused(await h.refreshWithArgument(login.refreshToken), ErrorCode.REFRESH_TOKEN_INVALID);
       expect((await h.session(login.sessionId))?.revokedReason).toBe('user-deleted');
+      await h.gateway.app.database.flushDeletes();
       expect(await h.record(h.keys.successor(login.refreshToken))).toBeNull();
     });
 

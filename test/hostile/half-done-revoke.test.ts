@@ -69,6 +69,7 @@ describe('a revoke that failed halfway', () => {
 
   async function expectFinished(session: SignedIn): Promise<void> {
     expectRevoked(await gateway.request(MeDocument, {}, session.auth));
+    await gateway.app.database.flushDeletes();
     expect(await raw('refresh_tokens').countDocuments({ sessionId: session.sessionId })).toBe(0);
   }
 

@@ -108,6 +108,7 @@ describe('sessions per user', () => {
       expect(response.body.data?.logoutEverywhere).toBe(sessionCount);
       for (const session of [sessions[0]!, caller]) expectRevoked(await gateway.request(MeDocument, {}, session.auth));
       expect(await raw('sessions').countDocuments({ userId, revokedAt: null })).toBe(0);
+      await gateway.app.database.flushDeletes();
       expect(await raw('refresh_tokens').countDocuments({ userId })).toBe(0);
       return commands;
     }

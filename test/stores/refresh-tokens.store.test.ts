@@ -7,6 +7,7 @@ import { createRefreshTokensStore, type RefreshTokenRecord, type RefreshTokensSt
 import { randomId } from '../../src/tokens/ids.js';
 import { createRefreshTokenKeys, generateRefreshToken, type RefreshTokenKeys } from '../../src/tokens/refresh-token.js';
 import type { Config } from '../../src/config/config.js';
+import { commandsDuring } from '../support/commands.js';
 import { testConfig } from '../support/config.js';
 
 const NOW = new Date('2030-01-15T12:00:00.000Z');
@@ -85,20 +86,32 @@ describe('refresh tokens store', () => {
     expect(await tokens.findActive(hash, NOW)).toEqual({ ...winners[0], reissued: false });
   });
 
-  it('deletes every record of one session and no other', async () => {
+  it('deletes the records of the sessions handed over, and no other, in one command at the next batch, not at once', async () => {
     const sessionId = randomId();
+    const second = randomId();
     const own = [hasher.hash(generateRefreshToken()), hasher.hash(generateRefreshToken()), hasher.hash(generateRefreshToken())];
     const other = hasher.hash(generateRefreshToken());
     for (const [generation, hash] of own.entries()) await tokens.insert(record(hash, { sessionId, generation }));
+    await tokens.insert(record(hasher.hash(generateRefreshToken()), { sessionId: second }));
     await tokens.insert(record(other));
+
+    const handing = await commandsDuring(database.connection.getClient(), async () => {
+      tokens.deleteBySessionsLater([sessionId]);
+      tokens.deleteBySessionsLater([second]);
+    }, (event) => event.commandName);
+    expect(handing).toEqual([]);
     expect(await rawCollection().countDocuments({ sessionId })).toBe(3);
 
-    await tokens.deleteBySession(sessionId);
-    expect(await rawCollection().countDocuments({ sessionId })).toBe(0);
+    const flushed = await commandsDuring(database.connection.getClient(), () => database.flushDeletes(), (event) =>
+      event.commandName === 'delete' ? JSON.stringify((event.command['deletes'] as Array<{ q: unknown }>)[0]?.q) : undefined,
+    );
+    expect(flushed).toEqual([JSON.stringify({ sessionId: { $in: [sessionId, second] } })]);
+    expect(await rawCollection().countDocuments({ sessionId: { $in: [sessionId, second] } })).toBe(0);
     for (const hash of own) expect(await tokens.findActive(hash, NOW)).toBeNull();
     expect(await tokens.findActive(other, NOW)).not.toBeNull();
     // Idempotent: nothing left to delete is not an error.
-    await expect(tokens.deleteBySession(sessionId)).resolves.toBeUndefined();
+    tokens.deleteBySessionsLater([sessionId]);
+    await expect(database.flushDeletes()).resolves.toBeUndefined();
   });
 
   it('answers null for an expired record that is still in the collection', async () => {
