@@ -214,7 +214,7 @@ describe('a burst of revocations written by two instances at once', () => {
     await b?.stop();
   });
 
-  it('reaches a third reader, every entry of it, within a couple of seconds of the last write', { timeout: 60_000 }, async () => {
+  it('reaches a third reader, every entry of it, within seconds of the last write', { timeout: 60_000 }, async () => {
     // Two writers that collide on numbers and publish out of order, and a reader polling as a gateway does.
     const writers = await Promise.all([createRevocationsStore(a.app.database), createRevocationsStore(b.app.database)]);
     const reader = createRevocationView({ store: await createRevocationsStore(a.app.database), logger: createLogger('silent'), now: Date.now, pollIntervalMs: 250, maxLagMs: 5_000 });
@@ -226,9 +226,11 @@ describe('a burst of revocations written by two instances at once', () => {
       const written = performance.now();
       const token = (id: string): { userId: string; sessionId: string; tokenId: string; generation: number } => ({ userId: 'any', sessionId: id, tokenId: 'any', generation: 0 });
       const missing = (): string[] => ids.filter((id) => reader.check(token(id)) !== 'revoked');
-      while (missing().length > 0 && performance.now() - written < 5_000) await sleep(50);
+      while (missing().length > 0 && performance.now() - written < 10_000) await sleep(50);
       expect(missing()).toEqual([]);
-      expect(performance.now() - written).toBeLessThan(2_500);
+      // Polls, and a hole stepped over after a second: well inside the periodic full load (a minute), with room
+      // for a loaded machine.
+      expect(performance.now() - written).toBeLessThan(4_000);
     } finally {
       reader.stop();
     }
