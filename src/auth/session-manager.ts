@@ -306,10 +306,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     };
     await revocations.add(entry);
     view.record([entry]);
-    // Of concurrent revokes of one session exactly one claims its end: that one counts it as ended (its own
-    // reading of revokedAt may already show another caller's write).
     // Its refresh tokens are garbage from here on (the session record refuses them): deleted in a batch soon.
     refreshTokens.deleteBySessionsLater([sessionId]);
+    // Of concurrent revokes of one session exactly one claims its end: that one counts it as ended (its own
+    // reading of revokedAt may already show another caller's write).
     const [claimed] = await Promise.all([
       sessions.claimEnds([existing]),
       // An ended session must stop counting towards MAX_SESSIONS_PER_USER. Pushed out by a login, it already has.
