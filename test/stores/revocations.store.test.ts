@@ -71,6 +71,9 @@ describe('revocations store', () => {
       return `${commandName} ${collection}${keys}${sort}`;
     };
 
+    /** The highest number stored, as a full load reads it. */
+    const topNumber = async (): Promise<number> => Math.max(0, ...(await store.listAll()).map((stored) => stored.seq ?? 0));
+
     beforeAll(async () => {
       // Enough entries that a scan would be the expensive thing, and a writer that has written before.
       for (let index = 0; index < 40; index++) await store.add(entry(`filler-${index}`));
@@ -82,7 +85,7 @@ describe('revocations store', () => {
     });
 
     it('polls with finds by `_id` alone: three when nothing is new, whatever the number of entries', async () => {
-      const top = Math.max(...(await store.listAll()).map((stored) => stored.seq ?? 0));
+      const top = await topNumber();
       let read: Awaited<ReturnType<RevocationsStore['readFrom']>> | undefined;
       const commands = await commandsDuring(database.connection.getClient(), async () => (read = await store.readFrom(top, 500)), shape);
       expect(commands).toEqual(['find revocation_feed {_id}', 'find revocation_feed {_id}', 'find revocation_feed {_id}']);
@@ -91,7 +94,7 @@ describe('revocations store', () => {
     });
 
     it('takes the next free number after another instance wrote meanwhile, and reads both in order', async () => {
-      const top = Math.max(...(await store.listAll()).map((stored) => stored.seq ?? 0));
+      const top = await topNumber();
       expect(await otherStore.add(entry('other-instance'))).toBe('inserted');
       expect(await store.add(entry('after-collision'))).toBe('inserted');
       const { entries } = await store.readFrom(top + 1, 500);
@@ -115,7 +118,7 @@ describe('revocations store', () => {
     });
 
     it('says there is a hole when a number is missing from the feed but the next one is there', async () => {
-      const top = Math.max(...(await store.listAll()).map((stored) => stored.seq ?? 0));
+      const top = await topNumber();
       // A writer of a release before the feed: numbered, stored, never published.
       await database.connection
         .collection<Record<string, unknown> & { _id: string }>('revocations')
