@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { RateLimiterMongo } from 'rate-limiter-flexible';
+import type { Collection } from 'mongoose';
 import type { Database } from './mongo.js';
 
 export interface LimiterSpec {
@@ -17,6 +18,12 @@ export interface SharedCount {
   readonly consumedPoints: number;
   /** Milliseconds until the window ends (0 once past), -1 for a document that never expires. */
   readonly msBeforeNext: number;
+}
+
+/** Where one key's shared count is stored: its limiter's collection, and the document's `key` there. */
+export interface SharedKey {
+  readonly collection: string;
+  readonly key: string;
 }
 
 export type Attempt =
@@ -43,8 +50,8 @@ export interface Limiter {
   countLocally(key: string): number;
   /** The second half: the attempt, counted in this process, judged by the shared count read for `sharedKey(key)`. */
   judge(shared: SharedCount | null): Attempt;
-  /** The key's document key in the shared collection, for RateLimitsStore.read. */
-  sharedKey(key: string): string;
+  /** Where the key's count is stored, for RateLimitsStore.read. */
+  sharedKey(key: string): SharedKey;
   /** The attempt failed: it counts in the shared store too. Answers the shared failures, this one included. */
   recordFailure(key: string): Promise<number>;
   /** The attempt should not count after all: gives this process's point back. */
@@ -59,7 +66,7 @@ export interface Delay {
   remainingMs(key: string): Promise<number>;
   /** The same, from the shared count read for `sharedKey(key)` (RateLimitsStore.read). */
   remainingFrom(shared: SharedCount | null): number;
-  sharedKey(key: string): string;
+  sharedKey(key: string): SharedKey;
   /** From now, the key waits `seconds` (replacing any shorter or longer wait). */
   impose(key: string, seconds: number): Promise<void>;
 }
@@ -89,7 +96,7 @@ export interface RateLimitsStore {
    * The shared counts of several keys (limiters' and delays' `sharedKey`s, in any mix) in one round trip (an
    * equality find per key), read exactly as each one's own get() would read it; answered in the order asked.
    */
-  read(sharedKeys: readonly string[]): Promise<Array<SharedCount | null>>;
+  read(sharedKeys: readonly SharedKey[]): Promise<Array<SharedCount | null>>;
 }
 
 export interface RateLimitsOptions {
@@ -103,13 +110,16 @@ export interface RateLimitsOptions {
  */
 export const DEFAULT_LOCAL_KEYS = 10_000;
 
-const COLLECTION = 'rate_limits';
 /**
- * Marks live apart from the counters, each read and written by `_id`. rate-limiter-flexible keys its documents by a
- * `key` field, which FerretDB 1.x can only find by reading the whole collection; marks are every pair that signed
- * in within 30 days, by far the largest part of what a login's five counter reads would otherwise read through.
- * Apart, `rate_limits` holds only failure windows (a day at most), and a mark costs one `_id` read.
+ * Each limiter (and delay) keeps its windows in a collection of its own, `rate_limits.<name>`. rate-limiter-flexible
+ * keys its documents by a `key` field, which FerretDB 1.x finds by decoding every document of the collection in
+ * its own code: in one shared collection, each of a login's five reads went through every window of every limiter
+ * (mail counters, password-reset pairs, the other login windows) and a login paid for all of them five times.
+ * Apart, a read goes through its own limiter's windows only, which hold failures alone. Measured with `npm run
+ * bench -- --only login` (docs/performance.md). On MongoDB the `key` index answers either way.
  */
+export const COLLECTION_PREFIX = 'rate_limits.';
+export const collectionOfLimiter = (name: string): string => `${COLLECTION_PREFIX}${name}`;
 const MARKS_COLLECTION = 'rate_limit_marks';
 const DUPLICATE_KEY = 11000;
 
@@ -152,31 +162,58 @@ function remainingDelayMs(shared: SharedCount | null): number {
 }
 
 export async function createRateLimitsStore(database: Database, options: RateLimitsOptions = {}): Promise<RateLimitsStore> {
-  const collection = database.connection.collection(COLLECTION);
-  // The library would create a TTL index itself and print an error where the server refuses it.
-  await database.expireByField(collection, 'expire');
-  await collection.createIndex({ key: 1 }, { unique: true, name: 'key_unique' });
   const marksCollection = database.connection.collection<MarkDocument>(MARKS_COLLECTION);
   await database.expireByField(database.connection.collection(MARKS_COLLECTION), 'expiresAt');
-  const mongo = (name: string, points: number, durationSeconds: number): RateLimiterMongo =>
-    new RateLimiterMongo({
+  /** Per limiter name: its collection once its indexes exist (made when the limiter is, awaited by its first command). */
+  const collections = new Map<string, () => Promise<Collection>>();
+  const collectionFor = (name: string): (() => Promise<Collection>) => {
+    const known = collections.get(collectionOfLimiter(name));
+    if (known) return known;
+    const collection = database.connection.collection(collectionOfLimiter(name));
+    let ready: Promise<Collection> | undefined;
+    const prepare = (): Promise<Collection> => {
+      const preparing = (async (): Promise<Collection> => {
+        // The library would create a TTL index itself and print an error where the server refuses it.
+        await database.expireByField(collection, 'expire');
+        // Unique: concurrent first failures of a key upsert one document, not two.
+        await collection.createIndex({ key: 1 }, { unique: true, name: 'key_unique' });
+        return collection;
+      })();
+      ready = preparing;
+      // Failed (the database away at start): the next command tries again. Callers see the failure themselves.
+      preparing.catch(() => {
+        if (ready === preparing) ready = undefined;
+      });
+      return preparing;
+    };
+    void prepare();
+    const get = (): Promise<Collection> => ready ?? prepare();
+    collections.set(collectionOfLimiter(name), get);
+    return get;
+  };
+  const mongo = (name: string, points: number, durationSeconds: number): { readonly limiter: RateLimiterMongo; readonly ready: () => Promise<Collection> } => ({
+    limiter: new RateLimiterMongo({
       keyPrefix: name,
       points,
       duration: durationSeconds,
       storeClient: database.connection,
-      tableName: COLLECTION,
+      tableName: collectionOfLimiter(name),
       disableIndexesCreation: true,
-    });
+    }),
+    ready: collectionFor(name),
+  });
+  const sharedKeyOf = (name: string, shared: RateLimiterMongo, key: string): SharedKey => ({ collection: collectionOfLimiter(name), key: shared.getKey(key) });
 
   return {
     limiter(spec: LimiterSpec): Limiter {
-      const shared = mongo(spec.name, spec.points, spec.durationSeconds);
+      const { limiter: shared, ready } = mongo(spec.name, spec.points, spec.durationSeconds);
       const local = createLocalCounter(spec, options.localKeys ?? DEFAULT_LOCAL_KEYS);
       return {
         async begin(key: string): Promise<Attempt> {
           const localWait = local.consume(key, Date.now());
           // Already spent here: answered without asking the database, which is what keeps a flood cheap.
           if (localWait > 0) return { allowed: false, retryAfterMs: localWait };
+          await ready();
           return judgeShared(spec, await shared.get(key));
         },
         countLocally(key: string): number {
@@ -185,10 +222,11 @@ export async function createRateLimitsStore(database: Database, options: RateLim
         judge(sharedCount: SharedCount | null): Attempt {
           return judgeShared(spec, sharedCount);
         },
-        sharedKey(key: string): string {
-          return shared.getKey(key);
+        sharedKey(key: string): SharedKey {
+          return sharedKeyOf(spec.name, shared, key);
         },
         async recordFailure(key: string): Promise<number> {
+          await ready();
           return (await shared.penalty(key, 1)).consumedPoints;
         },
         async forgetAttempt(key: string): Promise<void> {
@@ -196,24 +234,29 @@ export async function createRateLimitsStore(database: Database, options: RateLim
         },
         async reset(key: string, sharedFailures: number): Promise<void> {
           local.delete(key);
-          if (sharedFailures > 0) await shared.delete(key);
+          if (sharedFailures > 0) {
+            await ready();
+            await shared.delete(key);
+          }
         },
       };
     },
     delay(name: string): Delay {
       // rate-limiter-flexible's block(): the key holds points + 1 until the wait ends.
-      const shared = mongo(name, 1, 1);
+      const { limiter: shared, ready } = mongo(name, 1, 1);
       return {
         async remainingMs(key: string): Promise<number> {
+          await ready();
           return remainingDelayMs(await shared.get(key));
         },
         remainingFrom(sharedCount: SharedCount | null): number {
           return remainingDelayMs(sharedCount);
         },
-        sharedKey(key: string): string {
-          return shared.getKey(key);
+        sharedKey(key: string): SharedKey {
+          return sharedKeyOf(name, shared, key);
         },
         async impose(key: string, seconds: number): Promise<void> {
+          await ready();
           await shared.block(key, seconds);
         },
       };
@@ -243,13 +286,15 @@ export async function createRateLimitsStore(database: Database, options: RateLim
         },
       };
     },
-    async read(sharedKeys: readonly string[]): Promise<Array<SharedCount | null>> {
+    async read(sharedKeys: readonly SharedKey[]): Promise<Array<SharedCount | null>> {
       // One equality find per key, all sent at once (one round trip), never one `key: { $in }` find: FerretDB 1.x
       // evaluates $in (and $or) by reading the whole collection, row by row in its own code. Measured on FerretDB
       // 1.24 (docs/performance.md): five keys by $in cost 1.5 ms of its CPU with 20 documents, 53 ms with 2,000 and
-      // 510 ms with 20,000; five equality finds 3.5 ms and 16 ms. (Marks, once most of this collection, are apart.)
+      // 510 ms with 20,000; five equality finds 3.5 ms and 16 ms. Each in its own limiter's collection (see
+      // COLLECTION_PREFIX); a key of a limiter this store did not make is read where that limiter would keep it.
       return Promise.all(
-        sharedKeys.map(async (key) => {
+        sharedKeys.map(async ({ collection: name, key }) => {
+          const collection = await (collections.get(name)?.() ?? database.connection.collection(name));
           const found = await collection.findOne<LimitDocument>({ key, $or: [{ expire: { $gt: new Date() } }, { expire: { $eq: null } }] }, { projection: { _id: 0, key: 1, points: 1, expire: 1 } });
           return found ? sharedCountOf(found, Date.now()) : null;
         }),

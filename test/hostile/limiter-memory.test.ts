@@ -4,7 +4,7 @@ import type { mongo } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOGIN_LIMITS } from '../../src/auth/login-throttle.js';
 import { ErrorCode, isGatewayError } from '../../src/errors.js';
-import { createLocalCounter } from '../../src/stores/rate-limits.store.js';
+import { COLLECTION_PREFIX, createLocalCounter } from '../../src/stores/rate-limits.store.js';
 import { countingHasher } from '../support/counting-hasher.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 
@@ -13,8 +13,8 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 const MB = 1024 * 1024;
 const ATTEMPTS = 20_000;
-/** The collections a login reads or writes; the revocation view's poll and the expiry sweeper run on timers. */
-const LOGIN_COLLECTIONS = new Set(['rate_limits', 'users', 'sessions', 'refresh_tokens', 'audit_events']);
+/** The collections a login reads or writes (and every limiter's own, COLLECTION_PREFIX); the revocation view's poll and the expiry sweeper run on timers. */
+const LOGIN_COLLECTIONS = new Set(['users', 'sessions', 'refresh_tokens', 'audit_events']);
 
 async function failedLogin(gateway: TestGateway, email: string, address: string): Promise<string> {
   try {
@@ -45,7 +45,7 @@ describe(`${ATTEMPTS} failed logins with distinct emails from one address`, () =
   let commands = 0;
   const count = (event: mongo.CommandStartedEvent): void => {
     const target = event.command[event.commandName];
-    if (typeof target === 'string' && LOGIN_COLLECTIONS.has(target)) commands++;
+    if (typeof target === 'string' && (LOGIN_COLLECTIONS.has(target) || target.startsWith(COLLECTION_PREFIX))) commands++;
   };
 
   beforeAll(async () => {

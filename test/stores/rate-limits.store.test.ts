@@ -3,11 +3,10 @@ import { RateLimiterMongo } from 'rate-limiter-flexible';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { connectDatabase, type Database } from '../../src/stores/mongo.js';
-import { createLocalCounter, createRateLimitsStore, type LimiterSpec, type RateLimitsStore, type SharedCount } from '../../src/stores/rate-limits.store.js';
+import { collectionOfLimiter, COLLECTION_PREFIX, createLocalCounter, createRateLimitsStore, type LimiterSpec, type RateLimitsStore, type SharedCount } from '../../src/stores/rate-limits.store.js';
 import { commandsDuring } from '../support/commands.js';
 import { testConfig } from '../support/config.js';
 
-const COLLECTION = 'rate_limits';
 const MARKS = 'rate_limit_marks';
 /** Time between the library's read and ours: the windows' remaining milliseconds may differ by this much. */
 const SLACK_MS = 2_000;
@@ -19,7 +18,7 @@ function libraryLimiter(database: Database, spec: LimiterSpec): RateLimiterMongo
     points: spec.points,
     duration: spec.durationSeconds,
     storeClient: database.connection,
-    tableName: COLLECTION,
+    tableName: collectionOfLimiter(spec.name),
     disableIndexesCreation: true,
   });
 }
@@ -45,7 +44,8 @@ describe('the rate-limits store read of several keys at once', () => {
   let store: RateLimitsStore;
   let commands: string[] = [];
   const onCommand = (event: mongo.CommandStartedEvent): void => {
-    if (event.command[event.commandName] === COLLECTION) commands.push(event.commandName);
+    const target = event.command[event.commandName];
+    if (typeof target === 'string' && target.startsWith(COLLECTION_PREFIX)) commands.push(event.commandName);
   };
 
   beforeAll(async () => {
@@ -115,7 +115,8 @@ describe('the rate-limits store read of several keys at once', () => {
 
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     // The sweeper runs once a minute: the document outlives its window, and only the reading makes it absent.
-    const stored = await database.connection.collection(COLLECTION).findOne({ key: limiter.sharedKey('ended') });
+    const where = limiter.sharedKey('ended');
+    const stored = await database.connection.collection(where.collection).findOne({ key: where.key });
     expect(stored?.['points']).toBe(2);
     expect(await library.get('ended')).toBeNull();
     const [ended] = await store.read([limiter.sharedKey('ended')]);
@@ -182,9 +183,10 @@ describe('marks with a rewrite interval', () => {
     const store = await createRateLimitsStore(database);
     const marks = store.marks({ name: 'mark-apart', durationSeconds: 3600, rewriteAfterSeconds: 600 });
     for (let index = 0; index < 20; index++) await marks.add(`pair-${index}`);
-    // The counters' reads on FerretDB 1.x go through every document of rate_limits: marks there made each login
-    // pay for every pair that signed in within 30 days.
-    expect(await database.connection.collection(COLLECTION).countDocuments({})).toBe(0);
+    // The counters' reads on FerretDB 1.x go through every document of their collection: marks there made each
+    // login pay for every pair that signed in within 30 days.
+    const counterCollections = (await database.connection.db?.listCollections().toArray())?.filter((info) => info.name.startsWith(COLLECTION_PREFIX)) ?? [];
+    for (const info of counterCollections) expect(await database.connection.collection(info.name).countDocuments({})).toBe(0);
     const filters = await commandsDuring(
       database.connection.getClient(),
       async () => {
