@@ -14,7 +14,7 @@ export interface BenchOptions {
    * subscriptions`: figure 8 alone. Printed but not written to resultsFile.
    */
   readonly only: 'gateway' | 'login' | 'peers' | 'subscriptions' | undefined;
-  /** `--cpu-prof DIR`: figure 7's gateway (and `--only login`'s) writes a V8 CPU profile there when it stops (open in Chrome DevTools). */
+  /** `--cpu-prof DIR`: figure 7's gateway, the peers figure's Portcullis gateways and `--only login`'s each write a V8 CPU profile there when they stop (open in Chrome DevTools). */
   readonly cpuProfileDir: string | undefined;
 }
 

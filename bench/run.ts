@@ -222,6 +222,7 @@ async function figurePeers(
       mongodbUri: database.uriFor('peers'),
       secrets,
       env: { UPSTREAMS: `shop=${upstream.url}`, UPSTREAM_SCHEMA_POLL_SECONDS: '0', WORKERS: String(workers) },
+      ...(options.cpuProfileDir !== undefined && { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] }),
     });
   const peers = await measurePeers({ upstream, launchPortcullis, options, problems, log });
   await upstream.stop();
