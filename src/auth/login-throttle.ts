@@ -1,5 +1,5 @@
 import { ErrorCode, GatewayError } from '../errors.js';
-import type { RateLimitsStore } from '../stores/rate-limits.store.js';
+import type { RateLimitsStore, SharedCount } from '../stores/rate-limits.store.js';
 import { throttleKey } from './client-address.js';
 
 /** What beforeAttempt learned, handed back to afterFailure or afterSuccess. */
@@ -20,7 +20,8 @@ export interface LoginThrottle {
    * Counts an attempt on this account from this address; RATE_LIMITED (with a retry-after) when over. The
    * address's count in this process is checked first: a request it refuses makes no database command and adds no
    * key anywhere else. Then the pair's count in this process (refused there: no command either), then one round trip reading
-   * every shared count; refused by the address's, the attempt costs the pair nothing.
+   * every shared count; refused by the address's, the attempt costs the pair nothing. A refused attempt stays
+   * counted only in the pair windows that refused it, and one the database could not judge is not counted at all.
    */
   beforeAttempt(email: string, address: string | null): Promise<LoginTicket>;
   /** A wrong password (or unknown account): recorded in the shared counters. */
@@ -91,14 +92,26 @@ export function createLoginThrottle(store: RateLimitsStore): LoginThrottle {
       // Then the pair in this process: spent here, the attempt is refused without a database command either.
       const localPairWaits = pair.map((limiter) => limiter.countLocally(pairKey));
       const localPairWait = Math.max(...localPairWaits);
-      if (localPairWait > 0) throw rateLimited(localPairWait);
+      if (localPairWait > 0) {
+        // No password was checked: the windows that still had room give the attempt back. Otherwise a client
+        // retrying through the five-minute wait would spend the hour's and the day's allowance too, and wait a
+        // day (LOGIN_LIMITS count failures). The address keeps it: a flood from one address stays bounded.
+        for (const [index, limiter] of pair.entries()) if (localPairWaits[index] === 0) await limiter.forgetAttempt(pairKey);
+        throw rateLimited(localPairWait);
+      }
       // One round trip for every shared counter the attempt answers to: the address, the three pair windows and
       // the account's delay (an equality find each, sent together; see RateLimitsStore.read).
-      const [sharedAddress, accountDelayCount, ...sharedPair] = await store.read([
-        byAddress.sharedKey(addressKey),
-        accountDelay.sharedKey(email),
-        ...pair.map((limiter) => limiter.sharedKey(pairKey)),
-      ]);
+      let shared: Array<SharedCount | null>;
+      try {
+        shared = await store.read([byAddress.sharedKey(addressKey), accountDelay.sharedKey(email), ...pair.map((limiter) => limiter.sharedKey(pairKey))]);
+      } catch (error) {
+        // The database did not answer, so nothing was judged or checked: the attempt gives back all it counted
+        // here. A client retrying through an outage would otherwise be refused once the database is back.
+        await byAddress.forgetAttempt(addressKey);
+        for (const limiter of pair) await limiter.forgetAttempt(pairKey);
+        throw error;
+      }
+      const [sharedAddress, accountDelayCount, ...sharedPair] = shared;
       const addressResult = byAddress.judge(sharedAddress ?? null);
       if (!addressResult.allowed) {
         // Refused by the address's shared count, as if the pair had never been looked at: its points come back.
@@ -110,12 +123,19 @@ export function createLoginThrottle(store: RateLimitsStore): LoginThrottle {
       const knownAddress = accountWaitMs > 0 && (await knownAddresses.has(pairKey));
       let retryAfterMs = knownAddress ? 0 : accountWaitMs;
       const sharedPairFailures: number[] = [];
+      const refusedBy: boolean[] = [];
       for (const [index, limiter] of pair.entries()) {
         const result = limiter.judge(sharedPair[index] ?? null);
+        refusedBy.push(!result.allowed);
         if (result.allowed) sharedPairFailures.push(result.sharedFailures);
         else retryAfterMs = Math.max(retryAfterMs, result.retryAfterMs);
       }
-      if (retryAfterMs > 0) throw rateLimited(retryAfterMs);
+      if (retryAfterMs > 0) {
+        // Refused unchecked, as above: the attempt stays counted only in the windows that refused it, so this
+        // process soon refuses the pair without reading, and the longer windows are not spent by the waiting.
+        for (const [index, limiter] of pair.entries()) if (!refusedBy[index]) await limiter.forgetAttempt(pairKey);
+        throw rateLimited(retryAfterMs);
+      }
       return { pairKey, addressKey, accountKey: email, sharedPairFailures, knownAddress };
     },
     async afterFailure(ticket: LoginTicket): Promise<void> {

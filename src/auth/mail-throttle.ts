@@ -39,7 +39,14 @@ export function createMailThrottle(store: RateLimitsStore): MailThrottle {
     const results = await Promise.all(attempts.map(([limiter, key]) => limiter.begin(key)));
     let retryAfterMs = 0;
     for (const result of results) if (!result.allowed) retryAfterMs = Math.max(retryAfterMs, result.retryAfterMs);
-    if (retryAfterMs === 0) await Promise.all(attempts.map(([limiter, key]) => limiter.recordFailure(key)));
+    if (retryAfterMs === 0) {
+      await Promise.all(attempts.map(([limiter, key]) => limiter.recordFailure(key)));
+      return 0;
+    }
+    // Refused, nothing sent: the pair's windows that had room give the request back, so asking again and again
+    // during the five minutes' wait does not spend the hour's allowance too (MAIL_LIMITS count requests let
+    // through). The address keeps it: a flood from one address stays bounded.
+    await Promise.all(attempts.map(([limiter, key], index) => (results[index]?.allowed && pair.includes(limiter) ? limiter.forgetAttempt(key) : undefined)));
     return retryAfterMs;
   }
 

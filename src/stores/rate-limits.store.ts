@@ -39,7 +39,8 @@ export type Attempt =
 export interface Limiter {
   /**
    * Counts the attempt in this process, then reads the shared count: one read, no write, on the happy path.
-   * Refused when either count is spent; refused in this process, it costs no database command at all.
+   * Refused when either count is spent; refused in this process, it costs no database command at all. When the
+   * read fails, the attempt is given back and the failure thrown.
    */
   begin(key: string): Promise<Attempt>;
   /**
@@ -213,8 +214,15 @@ export async function createRateLimitsStore(database: Database, options: RateLim
           const localWait = local.consume(key, Date.now());
           // Already spent here: answered without asking the database, which is what keeps a flood cheap.
           if (localWait > 0) return { allowed: false, retryAfterMs: localWait };
-          await ready();
-          return judgeShared(spec, await shared.get(key));
+          try {
+            await ready();
+            return judgeShared(spec, await shared.get(key));
+          } catch (error) {
+            // The database did not answer: nothing was judged, so the attempt is not counted here either (a client
+            // retrying through an outage would otherwise be refused once the database is back).
+            local.giveBack(key);
+            throw error;
+          }
         },
         countLocally(key: string): number {
           return local.consume(key, Date.now());

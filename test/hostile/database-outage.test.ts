@@ -1,7 +1,11 @@
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LOGIN_LIMITS } from '../../src/auth/login-throttle.js';
 import { ErrorCode } from '../../src/errors.js';
 import { RETRY_AFTER_SECONDS } from '../../src/graphql/unavailable.plugin.js';
+import { createLogger } from '../../src/logger.js';
+import { connectDatabase, type Database } from '../../src/stores/mongo.js';
+import { createRateLimitsStore } from '../../src/stores/rate-limits.store.js';
 import { LoginDocument, MySessionsDocument, RefreshDocument } from '../generated/operations.js';
 import { testConfig } from '../support/config.js';
 import { startGateway, type GraphQLResponse, type TestGateway } from '../support/gateway.js';
@@ -9,6 +13,7 @@ import { OwnDatabase } from '../support/own-database.js';
 
 const PASSWORD = 'correct horse battery staple';
 const EMAIL = 'outage@example.com';
+const PAIR_POINTS = LOGIN_LIMITS.pair[0]?.points ?? 5;
 /** Node cuts a request off after this (src/app.ts): an answer must come well before it. */
 const REQUEST_TIMEOUT_MS = 15_000;
 
@@ -58,8 +63,12 @@ describe('with its database stopped and started again', () => {
     const port = database.port();
     await database.stop();
 
-    const [login, loginMs] = await timed(() => gateway.request(LoginDocument, { email: EMAIL, password: PASSWORD, delivery: 'BODY' }));
-    expectUnavailable(login, loginMs);
+    // More attempts than the pair's five-minute allowance, as a client retrying through the outage makes them: none
+    // was judged, so none counts, and the first login once the database is back succeeds (not RATE_LIMITED).
+    for (let attempt = 0; attempt <= PAIR_POINTS; attempt++) {
+      const [login, loginMs] = await timed(() => gateway.request(LoginDocument, { email: EMAIL, password: PASSWORD, delivery: 'BODY' }));
+      expectUnavailable(login, loginMs);
+    }
     const [refresh, refreshMs] = await timed(() => gateway.request(RefreshDocument, { refreshToken }));
     expectUnavailable(refresh, refreshMs);
     const [sessions, sessionsMs] = await timed(() => gateway.request(MySessionsDocument, {}, { headers: { authorization: `Bearer ${accessToken}` } }));
@@ -70,6 +79,8 @@ describe('with its database stopped and started again', () => {
     await vi.waitFor(
       async () => {
         const again = await gateway.request(LoginDocument, { email: EMAIL, password: PASSWORD, delivery: 'BODY' });
+        // Never refused by the throttle: only the database's own answer may stand between it and success.
+        expect(again.body.errors?.[0]?.extensions?.['code']).not.toBe(ErrorCode.RATE_LIMITED);
         expect(again.status).toBe(200);
         expect(again.body.errors).toBeUndefined();
       },
@@ -147,5 +158,35 @@ describe('a revocation view too far behind to vouch for tokens', () => {
       },
       { timeout: 5_000, interval: 100 },
     );
+  });
+});
+
+describe('a rate limiter whose database stops answering', () => {
+  const database = new OwnDatabase();
+  let connected: Database;
+
+  beforeAll(async () => {
+    await database.start();
+    connected = await connectDatabase(testConfig({ MONGODB_URI: `${database.uri}portcullis_outage_limits` }), createLogger('silent'));
+  });
+  afterAll(async () => {
+    try {
+      await connected?.close();
+    } finally {
+      await database.stop();
+      database.remove();
+    }
+  });
+
+  it('does not count the attempts it could not judge: past its allowance during the outage, it admits once the database is back', { timeout: 60_000 }, async () => {
+    const spec = { name: 'outage-5m', points: 3, durationSeconds: 300 };
+    const limiter = (await createRateLimitsStore(connected)).limiter(spec);
+    expect((await limiter.begin('client')).allowed).toBe(true);
+    const port = database.port();
+    await database.stop();
+    for (let attempt = 0; attempt < spec.points + 2; attempt++) await expect(limiter.begin('client')).rejects.toThrow();
+    await database.start(port);
+    // The first attempt was judged and counts; the failed ones do not, so two more fit in the allowance.
+    await vi.waitFor(async () => expect((await limiter.begin('client')).allowed).toBe(true), { timeout: 30_000, interval: 250 });
   });
 });

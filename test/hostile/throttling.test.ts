@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountDelaySeconds, createLoginThrottle, LOGIN_LIMITS, type LoginThrottle } from '../../src/auth/login-throttle.js';
+import { createMailThrottle, MAIL_LIMITS } from '../../src/auth/mail-throttle.js';
 import { ErrorCode, GatewayError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { connectDatabase, type Database } from '../../src/stores/mongo.js';
@@ -201,6 +202,44 @@ describe('createLoginThrottle with the real rate-limits store', () => {
     // The 99 earlier attempts still count: one more failure reaches the limit, and the next attempt is refused.
     await fail('other@example.com', address);
     expect((await refusal(throttle.beforeAttempt('third@example.com', address)))?.code).toBe(ErrorCode.RATE_LIMITED);
+  });
+
+  /** Refusals of `count` more attempts on the pair, each answered before the next (no password is checked). */
+  async function retryAfters(on: LoginThrottle, email: string, address: string, count: number): Promise<Array<number | undefined>> {
+    const seen: Array<number | undefined> = [];
+    for (let attempt = 0; attempt < count; attempt++) {
+      const refused = await refusal(on.beforeAttempt(email, address));
+      expect(refused?.code).toBe(ErrorCode.RATE_LIMITED);
+      seen.push(refused?.retryAfterSeconds);
+    }
+    return seen;
+  }
+
+  const [fiveMinutes, anHour, aDay] = LOGIN_LIMITS.pair.map((spec) => spec);
+
+  it("keeps a pair waiting five minutes, not an hour or a day, however often it tries while refused here (the longer windows count failures)", async () => {
+    for (let attempt = 0; attempt < PAIR_POINTS; attempt++) await fail('patient@example.com', '203.0.113.70');
+    // More attempts than the hour's and the day's allowance, all while the five minutes run.
+    const waits = await retryAfters(throttle, 'patient@example.com', '203.0.113.70', (aDay?.points ?? 50) + 5);
+    expect(Math.max(...waits.map((wait) => wait ?? Number.NaN))).toBeLessThanOrEqual(fiveMinutes?.durationSeconds ?? 300);
+    expect(anHour?.points).toBeLessThan(waits.length);
+  });
+
+  it('keeps the pair at five minutes on another instance too, refused there by the shared count', async () => {
+    for (let attempt = 0; attempt < PAIR_POINTS; attempt++) await fail('elsewhere@example.com', '203.0.113.71');
+    const other = createLoginThrottle(await createRateLimitsStore(database));
+    const waits = await retryAfters(other, 'elsewhere@example.com', '203.0.113.71', (aDay?.points ?? 50) + 5);
+    expect(Math.max(...waits.map((wait) => wait ?? Number.NaN))).toBeLessThanOrEqual(fiveMinutes?.durationSeconds ?? 300);
+  });
+
+  it("keeps password-reset requests refused for five minutes, not an hour, however often they are asked again while refused", async () => {
+    const mail = createMailThrottle(await createRateLimitsStore(database));
+    const [requests, hourly] = MAIL_LIMITS.pair;
+    for (let request = 0; request < (requests?.points ?? 5); request++) await mail.beforeResetRequest('asker@example.com', '203.0.113.72');
+    const waits: Array<number | undefined> = [];
+    for (let request = 0; request < (hourly?.points ?? 20) + 5; request++) waits.push((await refusal(mail.beforeResetRequest('asker@example.com', '203.0.113.72')))?.retryAfterSeconds);
+    expect(waits.filter((wait) => wait === undefined)).toEqual([]);
+    expect(Math.max(...waits.map((wait) => wait ?? Number.NaN))).toBeLessThanOrEqual(requests?.durationSeconds ?? 300);
   });
 
   describe('the per-account soft limit (guessing spread over many addresses)', () => {
