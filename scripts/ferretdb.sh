@@ -43,8 +43,36 @@ build() {
   echo "$BIN"
 }
 
+# A free port below the kernel's ephemeral range when there is room there: a test that stops the server and
+# starts it again on the same port (an outage) must not find that port taken in between by some other process's
+# outgoing connection or `listen(0)`, which take theirs from that range. Elsewhere: whatever listen(0) gives.
 free_port() {
-  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+  node -e '
+    const net = require("net");
+    let low = 0;
+    try { low = Number(require("fs").readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]); } catch {}
+    const candidates = low > 11000 ? Array.from({ length: 50 }, () => 10000 + Math.floor(Math.random() * (low - 11000))) : [];
+    const tryPort = (port) => {
+      const server = net.createServer();
+      server.once("error", () => tryPort(candidates.length > 0 ? candidates.pop() : 0));
+      server.listen(port, "127.0.0.1", () => { console.log(server.address().port); server.close(); });
+    };
+    tryPort(candidates.length > 0 ? candidates.pop() : 0);'
+}
+
+# Whether the process `pid` itself listens on 127.0.0.1:port (Linux: /proc), not some other process that took the
+# port while FerretDB failed to bind it. Where /proc cannot tell, answers yes: the connect check alone decides.
+listens_on() {
+  node -e '
+    const fs = require("fs");
+    const [port, pid] = process.argv.slice(1).map(Number);
+    let table;
+    try { table = fs.readFileSync("/proc/net/tcp", "utf8"); } catch { process.exit(0); }
+    const local = "0100007F:" + port.toString(16).toUpperCase().padStart(4, "0");
+    const inodes = table.split("\n").slice(1).map((line) => line.trim().split(/\s+/)).filter((f) => f[1] === local && f[3] === "0A").map((f) => "socket:[" + f[9] + "]");
+    let links = [];
+    try { links = fs.readdirSync("/proc/" + pid + "/fd").map((fd) => { try { return fs.readlinkSync("/proc/" + pid + "/fd/" + fd); } catch { return ""; } }); } catch { process.exit(1); }
+    process.exit(inodes.some((inode) => links.includes(inode)) ? 0 : 1);' "$1" "$2"
 }
 
 start() {
@@ -58,11 +86,12 @@ start() {
     --listen-addr="127.0.0.1:$port" --debug-addr=127.0.0.1:0 --telemetry=disable \
     --log-level=warn >"$dir/ferretdb.log" 2>&1 &
   echo $! >"$dir/ferretdb.pid"
-  # Wait until it answers the wire protocol, not merely until the port is open.
+  # Wait until it accepts connections on the port, and it is FerretDB that listens there: another process holding
+  # the port would accept them too while FerretDB exits, unable to bind it.
   for _ in $(seq 1 100); do
     if node -e '
       const s=require("net").connect('"$port"',"127.0.0.1",()=>{s.end();process.exit(0)});
-      s.on("error",()=>process.exit(1))' 2>/dev/null; then
+      s.on("error",()=>process.exit(1))' 2>/dev/null && listens_on "$port" "$(cat "$dir/ferretdb.pid")"; then
       log "listening on 127.0.0.1:$port (data in $dir)"
       echo "mongodb://127.0.0.1:$port/"
       return
