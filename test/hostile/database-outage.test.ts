@@ -50,14 +50,7 @@ describe('with its database stopped and started again', () => {
     refreshToken = login.body.data!.login.refreshToken!;
     accessToken = login.body.data!.login.accessToken!;
   });
-  afterAll(async () => {
-    try {
-      await gateway?.stop();
-    } finally {
-      await database.stop();
-      database.remove();
-    }
-  });
+  afterAll(() => database.stopAfter(async () => gateway?.stop()));
 
   it('answers login, refresh and mySessions with SERVICE_UNAVAILABLE, HTTP 503 and Retry-After while it is down, then recovers on its own', { timeout: 90_000 }, async () => {
     const port = database.port();
@@ -169,14 +162,7 @@ describe('a rate limiter whose database stops answering', () => {
     await database.start();
     connected = await connectDatabase(testConfig({ MONGODB_URI: `${database.uri}portcullis_outage_limits` }), createLogger('silent'));
   });
-  afterAll(async () => {
-    try {
-      await connected?.close();
-    } finally {
-      await database.stop();
-      database.remove();
-    }
-  });
+  afterAll(() => database.stopAfter(async () => connected?.close()));
 
   it('does not count the attempts it could not judge: past its allowance during the outage, it admits once the database is back', { timeout: 60_000 }, async () => {
     const spec = { name: 'outage-5m', points: 3, durationSeconds: 300 };

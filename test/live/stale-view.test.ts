@@ -31,11 +31,7 @@ describe('live connections while the revocation view is stale', () => {
     gateway = await startGateway({ config: testConfig({ MONGODB_URI: `${database.uri}portcullis_stale`, REVOCATION_MAX_LAG_SECONDS: String(MAX_LAG_MS / 1000) }) });
     await gateway.createUser({ email: EMAIL, password: PASSWORD });
   }, 60_000);
-  afterAll(async () => {
-    await gateway?.stop();
-    await database.stop();
-    database.remove();
-  });
+  afterAll(() => database.stopAfter(async () => gateway?.stop()));
 
   /** A signed-in connection whose subscription has delivered one event (so it runs). */
   async function liveSubscription(): Promise<{ live: LiveClient; events: Subscription }> {

@@ -32,4 +32,14 @@ export class OwnDatabase {
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+
+  /** Stops what uses the server (a gateway, a connection), then the server, and removes its data, whatever the first throws. */
+  async stopAfter(stopClients: () => Promise<unknown>): Promise<void> {
+    try {
+      await stopClients();
+    } finally {
+      await this.stop();
+      this.remove();
+    }
+  }
 }
