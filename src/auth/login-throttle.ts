@@ -76,6 +76,11 @@ export function createLoginThrottle(store: RateLimitsStore): LoginThrottle {
   const accountDelay = store.delay(LOGIN_LIMITS.account.delayName);
   const knownAddresses = store.marks(LOGIN_LIMITS.knownAddress);
 
+  /** Gives the attempt's point back to the pair's windows in this process, except those marked in `keptBy`. */
+  async function givePairBack(pairKey: string, keptBy: readonly boolean[] = []): Promise<void> {
+    for (const [index, limiter] of pair.entries()) if (!keptBy[index]) await limiter.forgetAttempt(pairKey);
+  }
+
   async function admitAddress(addressKey: string): Promise<void> {
     const result = await byAddress.begin(addressKey);
     if (!result.allowed) throw rateLimited(result.retryAfterMs);
@@ -96,7 +101,7 @@ export function createLoginThrottle(store: RateLimitsStore): LoginThrottle {
         // No password was checked: the windows that still had room give the attempt back. Otherwise a client
         // retrying through the five-minute wait would spend the hour's and the day's allowance too, and wait a
         // day (LOGIN_LIMITS count failures). The address keeps it: a flood from one address stays bounded.
-        for (const [index, limiter] of pair.entries()) if (localPairWaits[index] === 0) await limiter.forgetAttempt(pairKey);
+        await givePairBack(pairKey, localPairWaits.map((wait) => wait > 0));
         throw rateLimited(localPairWait);
       }
       // One round trip for every shared counter the attempt answers to: the address, the three pair windows and
@@ -108,14 +113,14 @@ export function createLoginThrottle(store: RateLimitsStore): LoginThrottle {
         // The database did not answer, so nothing was judged or checked: the attempt gives back all it counted
         // here. A client retrying through an outage would otherwise be refused once the database is back.
         await byAddress.forgetAttempt(addressKey);
-        for (const limiter of pair) await limiter.forgetAttempt(pairKey);
+        await givePairBack(pairKey);
         throw error;
       }
       const [sharedAddress, accountDelayCount, ...sharedPair] = shared;
       const addressResult = byAddress.judge(sharedAddress ?? null);
       if (!addressResult.allowed) {
         // Refused by the address's shared count, as if the pair had never been looked at: its points come back.
-        for (const limiter of pair) await limiter.forgetAttempt(pairKey);
+        await givePairBack(pairKey);
         throw rateLimited(addressResult.retryAfterMs);
       }
       const accountWaitMs = accountDelay.remainingFrom(accountDelayCount ?? null);
@@ -133,7 +138,7 @@ export function createLoginThrottle(store: RateLimitsStore): LoginThrottle {
       if (retryAfterMs > 0) {
         // Refused unchecked, as above: the attempt stays counted only in the windows that refused it, so this
         // process soon refuses the pair without reading, and the longer windows are not spent by the waiting.
-        for (const [index, limiter] of pair.entries()) if (!refusedBy[index]) await limiter.forgetAttempt(pairKey);
+        await givePairBack(pairKey, refusedBy);
         throw rateLimited(retryAfterMs);
       }
       return { pairKey, addressKey, accountKey: email, sharedPairFailures, knownAddress };
