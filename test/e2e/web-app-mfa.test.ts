@@ -86,6 +86,7 @@ describe('the web app with a second factor and passkeys', () => {
     await page.click('#passkey-login');
     await expect.poll(session, { timeout: 15_000 }).toBe('signed-in');
     expect(await page.locator('#who').innerText()).toBe(EMAIL);
-    expect(await page.locator('#panel-session').innerText()).toContain('currentSession');
+    // The panel fills from its own query after sign-in ("loading…" until it answers): waited for, not read at once.
+    await expect.poll(() => page.locator('#panel-session').innerText(), { timeout: 15_000 }).toContain('currentSession');
   }, 60_000);
 });
