@@ -1,13 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { ConnectionString } from 'mongodb-connection-string-url';
+import type { MongoMemoryServer } from 'mongodb-memory-server';
 import mongoose from 'mongoose';
 import { randomId } from '../src/tokens/ids.js';
+import { listeningPid } from './proc.js';
 
 /** The run's database server: MONGODB_URI when set, else an embedded mongod (as test/support/global-setup.ts). */
 export interface BenchDatabase {
   readonly source: 'MONGODB_URI' | 'mongodb-memory-server';
   /** The server's own description (buildInfo), for results.json: FerretDB and MongoDB differ a lot in speed. */
   readonly server: Record<string, unknown>;
+  /**
+   * The server's process when it runs on this machine and /proc shows it (the embedded mongod, or whatever listens
+   * on a loopback MONGODB_URI's port): the login figure reports its CPU per login. Undefined otherwise.
+   */
+  readonly pid: number | undefined;
   /** A database of this run on the server, created lazily by whoever writes to it; dropped by `close`. */
   uriFor(role: string): string;
   /** Inserts `count` live session revocations straight into the 'revocations' collection of that database. */
@@ -22,13 +29,13 @@ const SEED_BATCH = 1_000;
 
 export async function openBenchDatabase(): Promise<BenchDatabase> {
   const configured = process.env['MONGODB_URI'];
-  let embedded: { stop(): Promise<unknown> } | undefined;
+  let embedded: MongoMemoryServer | undefined;
   let baseUri: string;
   if (configured) {
     baseUri = configured;
   } else {
-    const { MongoMemoryServer } = await import('mongodb-memory-server');
-    const server = await MongoMemoryServer.create();
+    const { MongoMemoryServer: Embedded } = await import('mongodb-memory-server');
+    const server = await Embedded.create();
     embedded = server;
     baseUri = server.getUri();
   }
@@ -48,6 +55,7 @@ export async function openBenchDatabase(): Promise<BenchDatabase> {
   return {
     source: configured ? 'MONGODB_URI' : 'mongodb-memory-server',
     server,
+    pid: embedded ? embedded.instanceInfo?.instance.mongodProcess?.pid : loopbackServerPid(baseUri),
     uriFor(role: string): string {
       const uri = new ConnectionString(baseUri);
       uri.pathname = `/${nameFor(role)}`;
@@ -84,4 +92,14 @@ export async function openBenchDatabase(): Promise<BenchDatabase> {
       }
     },
   };
+}
+
+/** The process serving a one-host URI on this machine's loopback, if /proc shows it; else undefined. */
+function loopbackServerPid(uri: string): number | undefined {
+  const hosts = new ConnectionString(uri).hosts;
+  if (hosts.length !== 1) return undefined;
+  const match = /^(?:\[(.+)\]|([^:]+))(?::(\d+))?$/.exec(hosts[0] as string);
+  const host = match?.[1] ?? match?.[2];
+  if (host !== 'localhost' && host !== '::1' && !host?.startsWith('127.')) return undefined;
+  return listeningPid(Number(match?.[3] ?? 27017));
 }

@@ -166,6 +166,13 @@ export function buildReport(f: Figures): { rows: Row[]; goals: Goal[] } {
       met: '—',
     },
     {
+      figure: '3. CPU per login (user + system, /proc)',
+      value: `gateway ${msOrUnknown(f.login.cpu.gatewayMs)}, database ${msOrUnknown(f.login.cpu.databaseMs)}, load generator ${msOrUnknown(f.login.cpu.benchMs)}`,
+      reference: `machine ${Number.isFinite(f.login.cpu.machineBusy) ? `${int(f.login.cpu.machineBusy * 100)} %` : 'not measured'} busy, ${f.login.cpu.cores} cores`,
+      target: Number.isFinite(f.login.cpu.ceilingRatio) ? `at most ${dec(f.login.cpu.ceilingRatio, 3)} of raw with every core busy` : '—',
+      met: '—',
+    },
+    {
       figure: '3. Authenticated query p99 during a login storm',
       value: `${dec(f.login.storm.p99Ms, 2)} ms`,
       reference: `idle p99 ${dec(f.login.idle.p99Ms, 2)} ms`,
@@ -264,4 +271,8 @@ export function renderTable(rows: readonly Row[]): string {
   const header = '| Figure | Value | Reference (same run) | Ratio / goal | Met? |';
   const rule = '|---|---|---|---|---|';
   return [header, rule, ...rows.map((row) => `| ${row.figure} | ${row.value} | ${row.reference} | ${row.target} | ${row.met} |`)].join('\n');
+}
+
+function msOrUnknown(ms: number): string {
+  return Number.isFinite(ms) ? `${dec(ms, 1)} ms` : 'not measured';
 }

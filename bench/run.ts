@@ -89,11 +89,13 @@ async function main(): Promise<void> {
     const users = accounts.slice(0, LOGIN_CONNECTIONS);
     const cookie = await loginForAccessCookie(alone.origin, accounts[LOGIN_CONNECTIONS] as Credentials);
     const storedHash = await database.passwordHashOf('login', (users[0] as Credentials).email);
-    const login = await measureLogin({ gateway: alone, users, storedHash, cookie, options, problems });
+    const login = await measureLogin({ gateway: alone, users, storedHash, databasePid: database.pid, cookie, options, problems });
     console.log(
       `logins ${login.login.rps.toFixed(1)}/s against raw argon2id ${login.raw.rate.toFixed(1)}/s (${login.raw.parameters}, ${login.concurrency} at once): ` +
         `ratio ${login.ratio.toFixed(3)} (goal ≥ 0.75); ${login.commandsPerLogin.toFixed(1)} database commands per login: ${JSON.stringify(login.commands.byCommand)}; ` +
-        `query p99 during the storm ${login.storm.p99Ms.toFixed(2)} ms against ${login.idle.p99Ms.toFixed(2)} ms idle (${login.p99Ratio.toFixed(2)}×).`,
+        `query p99 during the storm ${login.storm.p99Ms.toFixed(2)} ms against ${login.idle.p99Ms.toFixed(2)} ms idle (${login.p99Ratio.toFixed(2)}×).\n` +
+        `CPU per login: gateway ${login.cpu.gatewayMs.toFixed(1)} ms, database ${login.cpu.databaseMs.toFixed(1)} ms, load generator ${login.cpu.benchMs.toFixed(1)} ms; ` +
+        `machine ${(login.cpu.machineBusy * 100).toFixed(0)} % busy of ${login.cpu.cores} cores; with every core busy at most ${login.cpu.ceilingRatio.toFixed(3)} of raw.`,
     );
     console.log(`\n${options.durationSeconds} s per run; bench took ${((performance.now() - began) / 1000).toFixed(0)} s. Not written to ${options.resultsFile}.`);
     if (problems.list.length > 0) console.log(`Problems:\n${problems.list.map((line) => `  - ${line}`).join('\n')}`);
@@ -132,7 +134,7 @@ async function main(): Promise<void> {
   const overheadOn = await measureOverhead({ gateway: cacheOn, label: 'cache on', cookie, expectCache: true, options, problems });
   const overheadOff = await measureOverhead({ gateway: cacheOff, label: 'cache off', cookie, expectCache: false, options, problems });
   log('3. login throughput and login storm');
-  const login = await measureLogin({ gateway: cacheOn, users, storedHash, cookie, options, problems });
+  const login = await measureLogin({ gateway: cacheOn, users, storedHash, databasePid: database.pid, cookie, options, problems });
   log('4. refresh rotations');
   const refresh = await measureRefresh({ gateway: cacheOn, users, options, problems });
   const background = commandDelta(backgroundStart, await scrapeMetrics(cacheOff.origin));

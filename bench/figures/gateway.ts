@@ -3,7 +3,8 @@ import type { GatewayProcess } from '../gateway.js';
 import { checkRun, isCleanData, runLoad, sampleBodies, type LoadRun, type LoadSpec } from '../load.js';
 import type { BenchOptions } from '../options.js';
 import type { Problems } from '../problems.js';
-import { mean, processCpuUs, sleep } from '../stats.js';
+import { processCpuUs } from '../proc.js';
+import { mean, sleep } from '../stats.js';
 import type { UpstreamProcess } from '../upstream.js';
 
 /**

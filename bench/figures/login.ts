@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { verify } from '@node-rs/argon2';
 import { defaultHashConcurrency } from '../../src/auth/password.js';
 import { AUTH_PATH } from '../../src/http/cookies.js';
@@ -7,6 +8,7 @@ import { checkRun, isCleanData, runLoad, sampleBodies, type LoadRun, type LoadSp
 import { commandDelta, scrapeMetrics, type CommandDelta } from '../metrics.js';
 import type { BenchOptions } from '../options.js';
 import { probeLatency, type ProbeResult } from '../probe.js';
+import { machineCpuUs, processCpuUs, treeCpuUs } from '../proc.js';
 import type { Problems } from '../problems.js';
 import { percentile, sleep } from '../stats.js';
 import { isSessionAnswer } from './auth-overhead.js';
@@ -27,6 +29,26 @@ export interface LoginResult {
   readonly stormLogin: LoadRun;
   /** storm.p99Ms / idle.p99Ms. */
   readonly p99Ratio: number;
+  /** Where the login run's CPU went: what bounds the ratio on a machine the database shares. */
+  readonly cpu: LoginCpu;
+}
+
+/**
+ * CPU per login during the login run (user + system, from /proc; NaN where it cannot be read), and the ratio
+ * that CPU allows at most: if every core were busy with nothing but this work, logins/s would be
+ * cores / (gateway + database + bench) per login. The measured ratio can only be lower; a goal above the
+ * ceiling needs less work per login or cores the database and the load do not share.
+ */
+export interface LoginCpu {
+  readonly gatewayMs: number;
+  readonly databaseMs: number;
+  /** This process: the load generator (autocannon). */
+  readonly benchMs: number;
+  /** Share of all cores busy during the run (anything on the machine, these processes included). */
+  readonly machineBusy: number;
+  readonly cores: number;
+  /** cores / (gatewayMs + databaseMs + benchMs) per second, over the raw verify rate. */
+  readonly ceilingRatio: number;
 }
 
 export interface LatencySummary {
@@ -47,6 +69,8 @@ export async function measureLogin(input: {
   users: readonly Credentials[];
   /** The hash the gateway stored for users[0]: same parameters as every login verifies. */
   storedHash: string;
+  /** The database server's process, when it runs here (BenchDatabase.pid): its CPU per login is reported. */
+  databasePid: number | undefined;
   cookie: string;
   options: BenchOptions;
   problems: Problems;
@@ -72,7 +96,9 @@ export async function measureLogin(input: {
   };
   await sampleBodies(loginSpec);
   const before = await scrapeMetrics(gateway.origin);
+  const cpuBefore = cpuNow(gateway.pid, input.databasePid);
   const login = await runLoad(loginSpec);
+  const cpu = cpuPerLogin(cpuBefore, cpuNow(gateway.pid, input.databasePid), login.responses, raw.rate);
   await sleep(500);
   const commands = commandDelta(before, await scrapeMetrics(gateway.origin));
   checkRun(problems, login);
@@ -99,7 +125,34 @@ export async function measureLogin(input: {
   // Divided by the logins the server completed (one session insert each), not by the responses autocannon
   // counted: those in flight when it stopped still finished, and their commands are in the count.
   const commandsPerLogin = (commands.requests + commands.sweeper) / (commands.byCommand['insert sessions'] ?? Number.NaN);
-  return { concurrency, raw, login, ratio: login.rps / raw.rate, commands, commandsPerLogin, idle, storm, stormLogin, p99Ratio: storm.p99Ms / idle.p99Ms };
+  return { concurrency, raw, login, ratio: login.rps / raw.rate, commands, commandsPerLogin, idle, storm, stormLogin, p99Ratio: storm.p99Ms / idle.p99Ms, cpu };
+}
+
+interface CpuReading {
+  readonly gatewayUs: number;
+  readonly databaseUs: number;
+  readonly benchUs: number;
+  readonly machine: { readonly busy: number; readonly total: number } | undefined;
+}
+
+function cpuNow(gatewayPid: number, databasePid: number | undefined): CpuReading {
+  return {
+    gatewayUs: treeCpuUs(gatewayPid),
+    databaseUs: databasePid === undefined ? Number.NaN : (processCpuUs(databasePid) ?? Number.NaN),
+    benchUs: processCpuUs(process.pid) ?? Number.NaN,
+    machine: machineCpuUs(),
+  };
+}
+
+function cpuPerLogin(before: CpuReading, after: CpuReading, logins: number, rawRate: number): LoginCpu {
+  const perLoginMs = (from: number, to: number): number => (to - from) / logins / 1000;
+  const gatewayMs = perLoginMs(before.gatewayUs, after.gatewayUs);
+  const databaseMs = perLoginMs(before.databaseUs, after.databaseUs);
+  const benchMs = perLoginMs(before.benchUs, after.benchUs);
+  const machineBusy =
+    before.machine && after.machine ? (after.machine.busy - before.machine.busy) / (after.machine.total - before.machine.total) : Number.NaN;
+  const cores = availableParallelism();
+  return { gatewayMs, databaseMs, benchMs, machineBusy, cores, ceilingRatio: (cores * 1000) / (gatewayMs + databaseMs + benchMs) / rawRate };
 }
 
 /**

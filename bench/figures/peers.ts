@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { loginForAccessCookie, signUp } from '../client.js';
@@ -7,7 +6,7 @@ import { checkRun, isCleanData, runLoad, sampleBodies, type LoadRun, type LoadSp
 import type { BenchOptions } from '../options.js';
 import { ensureHiveGateway, startHiveGateway, type HiveMode, type PeerProcess } from '../peers.js';
 import type { Problems } from '../problems.js';
-import { processCpuUs } from '../stats.js';
+import { treeCpuUs } from '../proc.js';
 import type { UpstreamProcess } from '../upstream.js';
 import { waitUntilReady } from './gateway.js';
 
@@ -42,17 +41,6 @@ export interface PeersFigure {
   /** Why the Hive Gateway rows are missing, when they are. */
   readonly hiveSkipped: string | undefined;
   readonly goals: ReadonlyArray<{ readonly name: string; readonly value: number; readonly goal: string; readonly met: boolean | undefined }>;
-}
-
-/** CPU (user + system) of a process and its children (cluster workers), in microseconds. */
-function treeCpuUs(pid: number): number {
-  let total = processCpuUs(pid) ?? Number.NaN;
-  try {
-    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += processCpuUs(Number(child)) ?? 0;
-  } catch {
-    // Not Linux, or gone: the process alone.
-  }
-  return total;
 }
 
 export async function measurePeers(input: {
