@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { createServer, type Server } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { createAccountService, type AccountService } from './auth/account-service.js';
 import { createAuthService, type AuthService } from './auth/auth-service.js';
 import { createKeyManager, type KeyManager } from './auth/key-manager.js';
@@ -352,6 +352,10 @@ export async function createApp(config: Config, logger: Logger, options: AppOpti
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
+      // Every answer is no-store (http/server.ts) and no type carries a cache hint, so Apollo's default cache
+      // control plugin computes a policy nobody reads, and, being a willResolveField plugin, wraps every
+      // resolver of the schema to do it.
+      ApolloServerPluginCacheControlDisabled(),
       authEndpointPlugin(),
       unavailablePlugin(),
       ...limits.plugins,
