@@ -3,6 +3,7 @@ import type { GatewayProcess } from '../gateway.js';
 import { checkRun, isCleanData, runLoad, sampleBodies, type LoadRun, type LoadSpec } from '../load.js';
 import { addDeltas, commandDelta, scrapeMetrics, type CommandDelta } from '../metrics.js';
 import type { BenchOptions } from '../options.js';
+import { treeCpuUs } from '../proc.js';
 import type { Problems } from '../problems.js';
 import { mean } from '../stats.js';
 
@@ -33,6 +34,12 @@ export interface OverheadResult {
   readonly sweeperDeletesPerSecond: number;
   /** Verified-token cache lookups during the authenticated runs. */
   readonly cache: { readonly hits: number; readonly misses: number };
+  /**
+   * The gateway's own CPU per request (user + system, /proc; NaN elsewhere), by kind. Throughput on a shared
+   * machine also moves with the load generator, which pays more for a request with a cookie: this is what
+   * signing in costs the server itself.
+   */
+  readonly cpuUs: { readonly anonymous: number; readonly authenticated: number; readonly added: number };
 }
 
 export const QUERY_CONNECTIONS = 10;
@@ -76,10 +83,13 @@ export async function measureOverhead(input: {
   const authDeltas: CommandDelta[] = [];
   let hits = 0;
   let misses = 0;
+  const cpu = { anonymous: 0, authenticated: 0 };
   const first = await scrapeMetrics(gateway.origin);
   let before = first;
   for (const kind of order) {
+    const cpuBefore = treeCpuUs(gateway.pid);
     const run = await runLoad(specs[kind]);
+    cpu[kind] += treeCpuUs(gateway.pid) - cpuBefore;
     const after = await scrapeMetrics(gateway.origin);
     checkRun(problems, run);
     runs.push({ kind, run });
@@ -121,5 +131,17 @@ export async function measureOverhead(input: {
     pollingPerSecond: window.polling / window.seconds,
     sweeperDeletesPerSecond: window.sweeper / window.seconds,
     cache: { hits, misses },
+    cpuUs: cpuPerRequest(cpu, of('anonymous'), of('authenticated')),
   };
+}
+
+function cpuPerRequest(
+  cpu: { readonly anonymous: number; readonly authenticated: number },
+  anonymous: readonly LoadRun[],
+  authenticated: readonly LoadRun[],
+): OverheadResult['cpuUs'] {
+  const responses = (runs: readonly LoadRun[]): number => runs.reduce((sum, run) => sum + run.responses, 0);
+  const perAnonymous = cpu.anonymous / responses(anonymous);
+  const perAuthenticated = cpu.authenticated / responses(authenticated);
+  return { anonymous: perAnonymous, authenticated: perAuthenticated, added: perAuthenticated - perAnonymous };
 }
